@@ -1,0 +1,55 @@
+//! Settings the services read: resolved once at start from flags, environment and file by the
+//! binary, then passed in. Defaults here are the defaults RULES.md names where the terms are silent.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the platform keeps its files (SQLite database, Maildir, later disks and images).
+    pub data_dir: PathBuf,
+    /// The address people use to reach the console, for links in emails.
+    pub public_url: String,
+    /// `smtp://…`; when absent, mail goes to `<data_dir>/maildir`.
+    pub smtp_url: Option<String>,
+    /// The sender of every email.
+    pub mail_from: String,
+    /// Demo mode: seeded accounts; the demo operator may skip TOTP.
+    pub demo: bool,
+    /// Operators must use TOTP (always, outside demo mode).
+    pub operator_totp_required: bool,
+    /// Console session lifetime.
+    pub session_ttl_hours: i64,
+    /// API token lifetime when the caller does not choose one.
+    pub token_default_days: i64,
+    /// Failed sign-ins allowed per account, then per IP, within the throttle window.
+    pub throttle_per_account: i64,
+    pub throttle_per_ip: i64,
+    pub throttle_window_minutes: i64,
+    /// Lifetimes of emailed links.
+    pub verify_email_ttl_hours: i64,
+    pub reset_password_ttl_minutes: i64,
+    /// Mark cookies `Secure` (browsers accept them on http://localhost too).
+    pub cookie_secure: bool,
+}
+
+impl Settings {
+    /// Defaults for a data directory, as `serve` would start.
+    pub fn new(data_dir: PathBuf) -> Settings {
+        Settings {
+            data_dir,
+            public_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            mail_from: "Maocloud <no-reply@maocloud.localhost>".into(),
+            demo: false,
+            operator_totp_required: true,
+            session_ttl_hours: 12,
+            token_default_days: 90,
+            throttle_per_account: 5,
+            throttle_per_ip: 30,
+            throttle_window_minutes: 15,
+            verify_email_ttl_hours: 48,
+            reset_password_ttl_minutes: 60,
+            cookie_secure: true,
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `serve` configuration: each setting comes from a flag, else its `MAOCLOUD_*` environment
+//! variable, else the TOML file given by `--config`, else its default.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Flags of `maocloud serve`. Every flag can also be set in the environment or the file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys as the long flags, with `_` for `-`).
+    #[arg(long, env = "MAOCLOUD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address for the API and the web console [default: 127.0.0.1:8080].
+    #[arg(long, env = "MAOCLOUD_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the platform's state: the SQLite database, the Maildir… [default: ./data].
+    #[arg(long, env = "MAOCLOUD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database: `postgres://user@host/db` to run on PostgreSQL (several replicas may share it)
+    /// [default: sqlite://<data-dir>/maocloud.db, embedded, WAL].
+    #[arg(long, env = "MAOCLOUD_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The URL people reach the console at, used in emailed links [default: http://<listen>].
+    #[arg(long, env = "MAOCLOUD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// SMTP server for outgoing mail, e.g. `smtp://mail.example.net:587?tls=required` or
+    /// `smtps://user:pass@host`. Without it, mail goes to <data-dir>/maildir and is shown to
+    /// admins in the back office.
+    #[arg(long, env = "MAOCLOUD_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender of every email [default: Maocloud <no-reply@maocloud.localhost>].
+    #[arg(long, env = "MAOCLOUD_MAIL_FROM", value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+    /// Seed a demo operator admin and subscriber and print their credentials once
+    /// (`MAOCLOUD_DEMO_PASSWORD` fixes their password). The demo operator may skip TOTP.
+    #[arg(long, env = "MAOCLOUD_DEMO")]
+    pub demo: bool,
+    /// A bearer token Prometheus may use to scrape /metrics (operators' tokens work too).
+    #[arg(long, env = "MAOCLOUD_METRICS_TOKEN", value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
+    /// Mark console cookies `Secure` [default: true; browsers accept them on http://localhost].
+    #[arg(long, env = "MAOCLOUD_COOKIE_SECURE", value_name = "BOOL")]
+    pub cookie_secure: Option<bool>,
+    /// How often the background-job runner looks for due jobs, in milliseconds [default: 1000].
+    #[arg(long, env = "MAOCLOUD_JOBS_INTERVAL_MS", value_name = "MS")]
+    pub jobs_interval_ms: Option<u64>,
+    /// Console session lifetime in hours [default: 12].
+    #[arg(long, env = "MAOCLOUD_SESSION_TTL_HOURS", value_name = "HOURS")]
+    pub session_ttl_hours: Option<i64>,
+}
+
+/// The same settings, as read from the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    public_url: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    demo: Option<bool>,
+    metrics_token: Option<String>,
+    cookie_secure: Option<bool>,
+    jobs_interval_ms: Option<u64>,
+    session_ttl_hours: Option<i64>,
+}
+
+/// Resolved configuration of a `serve` process.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub public_url: String,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub demo: bool,
+    pub metrics_token: Option<String>,
+    pub cookie_secure: bool,
+    pub jobs_interval_ms: u64,
+    pub session_ttl_hours: i64,
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let file: FileConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("in {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid"));
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = self
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("maocloud.db").display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            bail!("--database-url must start with sqlite:// or postgres:// (got {database_url})");
+        }
+        let public_url = self.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        url::Url::parse(&public_url).with_context(|| format!("--public-url is not a URL: {public_url}"))?;
+        let session_ttl_hours = self.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12);
+        if !(1..=24 * 90).contains(&session_ttl_hours) {
+            bail!("--session-ttl-hours must be between 1 and 2160");
+        }
+        Ok(ServeConfig {
+            listen,
+            data_dir,
+            database_url,
+            public_url,
+            smtp_url: self.smtp_url.clone().or(file.smtp_url),
+            mail_from: self.mail_from.clone().or(file.mail_from).unwrap_or_else(|| "Maocloud <no-reply@maocloud.localhost>".into()),
+            demo: self.demo || file.demo.unwrap_or(false),
+            metrics_token: self.metrics_token.clone().or(file.metrics_token),
+            cookie_secure: self.cookie_secure.or(file.cookie_secure).unwrap_or(true),
+            jobs_interval_ms: self.jobs_interval_ms.or(file.jobs_interval_ms).unwrap_or(1000).max(10),
+            session_ttl_hours,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("maocloud-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("maocloud.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/srv/mc\"\nsmtp_url = \"smtp://mail:25\"\n").unwrap();
+        let args = ServeArgs { config: Some(f.clone()), listen: Some("0.0.0.0:8081".parse().unwrap()), ..Default::default() };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8081");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/mc"));
+        assert_eq!(c.database_url, "sqlite:///srv/mc/maocloud.db");
+        assert_eq!(c.smtp_url.as_deref(), Some("smtp://mail:25"));
+        assert!(c.cookie_secure);
+        std::fs::write(&f, "lisen = \"typo\"\n").unwrap();
+        let err = ServeArgs { config: Some(f), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field `lisen`"), "{err:#}");
+    }
+
+    #[test]
+    fn rejects_unknown_database_schemes() {
+        let args = ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() };
+        assert!(args.resolve().is_err());
+    }
+}

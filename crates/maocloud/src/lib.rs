@@ -1,0 +1,10 @@
+//! The `maocloud` binary's library: command-line parsing, configuration (flags, `MAOCLOUD_*`
+//! environment, TOML file), the wiring that starts the whole platform in one process, and the
+//! CLI client that talks to a platform's API. The integration tests start the server through
+//! [`serve::Platform`], exactly as `maocloud serve` does.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod output;
+pub mod serve;

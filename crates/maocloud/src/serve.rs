@@ -1,0 +1,123 @@
+//! Starting the platform: connect and migrate the database, choose the mail transport, build
+//! the application and the HTTP app, run the background jobs, serve until Ctrl-C or SIGTERM.
+
+use crate::config::ServeConfig;
+use anyhow::Context;
+use maocloud_api::{metrics::Metrics, AppState};
+use maocloud_app::{jobs, App, Settings};
+use maocloud_datastore::Datastore;
+use maocloud_mail::{MaildirMailer, Mailer, SmtpMailer};
+use maocloud_types::Clock;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A platform ready to serve: the application and its HTTP state.
+pub struct Platform {
+    pub app: App,
+    pub state: AppState,
+    pub config: ServeConfig,
+}
+
+impl Platform {
+    /// Connects, migrates and wires everything, with `clock` as the source of "now".
+    pub async fn build(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let db = Datastore::connect(&config.database_url).await.with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+        let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+            Some(url) => Arc::new(SmtpMailer::new(url, &config.mail_from)?),
+            None => Arc::new(MaildirMailer::new(config.data_dir.join("maildir"), &config.mail_from)?),
+        };
+        let mut settings = Settings::new(config.data_dir.clone());
+        settings.public_url = config.public_url.clone();
+        settings.smtp_url = config.smtp_url.clone();
+        settings.mail_from = config.mail_from.clone();
+        settings.demo = config.demo;
+        settings.operator_totp_required = !config.demo;
+        settings.cookie_secure = config.cookie_secure;
+        settings.session_ttl_hours = config.session_ttl_hours;
+        let app = App::new(db, clock, mailer, settings);
+        app.bootstrap().await.context("preparing the database")?;
+        let state = AppState { app: app.clone(), metrics: Arc::new(Metrics::default()), metrics_token: config.metrics_token.clone() };
+        Ok(Platform { app, state, config })
+    }
+
+    /// Serves HTTP on `listener` and runs background jobs until `shutdown` turns true.
+    pub async fn run(self, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let jobs = tokio::spawn(jobs::run_forever(
+            self.app.clone(),
+            jobs::Registry::standard(),
+            Duration::from_millis(self.config.jobs_interval_ms),
+            shutdown.clone(),
+        ));
+        let router = maocloud_api::app(self.state);
+        let mut stop = shutdown.clone();
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await?;
+        let _ = jobs.await;
+        self.app.db().close().await;
+        Ok(())
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// `maocloud serve`.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let platform = Platform::build(config.clone(), Arc::new(maocloud_types::SystemClock)).await?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.demo {
+        let password = std::env::var("MAOCLOUD_DEMO_PASSWORD").ok();
+        let creds = maocloud_app::demo::seed(&platform.app, password.as_deref()).await?;
+        print_demo(&config, &creds);
+    }
+    tracing::info!(%addr, database = platform.app.database_kind(), "Maocloud is serving");
+    eprintln!("Maocloud is ready: console and API at {} (database: {})", config.public_url, platform.app.database_kind());
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    platform.run(listener, rx).await
+}
+
+fn print_demo(config: &ServeConfig, creds: &maocloud_app::demo::DemoCredentials) {
+    println!("\n  Demo accounts — sign in at {}/signin", config.public_url);
+    match &creds.subscriber {
+        Some((e, p)) => println!("    subscriber: {e}  password: {p}"),
+        None => println!("    subscriber: {} (already created; password shown at its first start)", maocloud_app::demo::DEMO_SUBSCRIBER),
+    }
+    match &creds.operator {
+        Some((e, p)) => println!("    operator (admin): {e}  password: {p}  (back office: {}/admin)", config.public_url),
+        None => println!("    operator (admin): {} (already created; password shown at its first start)", maocloud_app::demo::DEMO_OPERATOR),
+    }
+    println!("  These passwords are printed once. Mail is delivered to {}\n", config.data_dir.join("maildir").display());
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
