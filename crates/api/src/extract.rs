@@ -124,3 +124,20 @@ where
         Auth::from_request_parts(parts, state).await.map(|Auth(c)| MaybeAuth(Some(c)))
     }
 }
+
+/// An authenticated admin operator, checked before the body is read (so a subscriber is told
+/// 403, not what is wrong with the body).
+pub struct AdminAuth(pub Ctx);
+
+impl<S> FromRequestParts<S> for AdminAuth
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Auth(ctx) = Auth::from_request_parts(parts, state).await?;
+        ctx.require_operator(&[maocloud_types::OperatorRole::Admin])?;
+        Ok(AdminAuth(ctx))
+    }
+}

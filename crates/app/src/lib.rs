@@ -81,10 +81,12 @@ impl Ctx {
     pub fn scope(&self) -> Scope {
         Scope::of(&self.principal)
     }
-    /// Allows operators holding one of `roles` (admins may do everything an operator may).
-    pub fn require_operator(&self, roles: &[OperatorRole]) -> Result<(maocloud_types::OperatorId, OperatorRole)> {
+    /// Allows operators holding one of `roles` (admins may do everything an operator may) and
+    /// the platform itself.
+    pub fn require_operator(&self, roles: &[OperatorRole]) -> Result<()> {
         match self.principal {
-            Principal::Operator { id, role } if role == OperatorRole::Admin || roles.contains(&role) => Ok((id, role)),
+            Principal::System => Ok(()),
+            Principal::Operator { role, .. } if role == OperatorRole::Admin || roles.contains(&role) => Ok(()),
             Principal::Operator { .. } => Err(Error::Forbidden("your operator role does not allow this")),
             _ => Err(Error::Forbidden("this is for operators only")),
         }

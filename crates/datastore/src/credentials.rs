@@ -225,12 +225,13 @@ impl Tx {
     }
 
     /// Failed attempts since `since` for this email and for this IP: `(per_email, per_ip)`.
-    /// A success resets the email's count (only failures after the last success count).
+    /// A success resets the email's count: only failures recorded after the last success count
+    /// (ids are time-ordered, so this holds even when the injected clock stands still).
     pub async fn login_failures_since(&mut self, email: &str, ip: &str, since: Timestamp) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT \
              (SELECT COUNT(*) FROM login_attempts WHERE email = $1 AND at >= $3 AND success = 0 \
-               AND at > COALESCE((SELECT MAX(at) FROM login_attempts WHERE email = $1 AND success = 1), 0)) AS by_email, \
+               AND id > COALESCE((SELECT MAX(id) FROM login_attempts WHERE email = $1 AND success = 1), '')) AS by_email, \
              (SELECT COUNT(*) FROM login_attempts WHERE ip = $2 AND at >= $3 AND success = 0) AS by_ip",
         )
         .bind(email)

@@ -247,3 +247,20 @@ pub(crate) mod col {
 pub(crate) fn us(t: maocloud_types::Timestamp) -> i64 {
     t.as_microsecond()
 }
+
+/// Support for test harnesses: fresh PostgreSQL databases.
+pub mod testing {
+    use sqlx::Connection;
+
+    /// Creates database `name` on the server of `admin_url` and returns its URL.
+    pub async fn postgres_create_database(admin_url: &str, name: &str) -> super::Result<String> {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(super::Error::Corrupt(format!("unsafe database name {name}")));
+        }
+        let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        conn.close().await?;
+        let (base, _) = admin_url.rsplit_once('/').unwrap_or((admin_url, ""));
+        Ok(format!("{base}/{name}"))
+    }
+}

@@ -4,7 +4,7 @@
 use super::accounts::ProfileView;
 use super::{path_id, ts, PageQuery, PageView, Query};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Auth, Json};
+use crate::extract::{AdminAuth, Auth, Json};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -219,8 +219,7 @@ pub struct OperatorCreated {
 /// Create an operator (admins). Their TOTP secret is returned once.
 #[utoipa::path(post, path = "/api/v1/operators", tag = "back office", security(("bearer" = [])), request_body = OperatorRequest,
     responses((status = 201, body = OperatorCreated), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn operator_create(State(st): State<AppState>, Auth(ctx): Auth, Json(req): Json<OperatorRequest>) -> ApiResult<(StatusCode, axum::Json<OperatorCreated>)> {
-    ctx.require_operator(&[OperatorRole::Admin])?;
+async fn operator_create(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Json(req): Json<OperatorRequest>) -> ApiResult<(StatusCode, axum::Json<OperatorCreated>)> {
     let role: OperatorRole = req.role.parse().map_err(|e: String| Error::invalid("role", e))?;
     let with_totp = st.app.settings().operator_totp_required;
     let op = accounts::operator_create(&st.app, &ctx, &req.email, role, &req.password, &req.name, with_totp).await?;

@@ -1,0 +1,108 @@
+//! The authorisation sweep: every operation of the OpenAPI document is called without
+//! credentials and as a second subscriber aiming at the first subscriber's resources. The
+//! outcome of every route is kept in a golden file (`golden/authz.txt`), so a new route cannot
+//! skip the sweep: it changes the table and the test fails until the table is reviewed
+//! (`UPDATE_GOLDEN=1` rewrites it). Invariants are also checked outright: a route that declares
+//! bearer security answers 401 without it, and another subscriber's resource is never 200.
+
+use crate::both_dbs;
+use crate::harness::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/golden/authz.txt");
+
+both_dbs!(every_route_is_guarded, |s: TestServer| async move {
+    let a = s.subscriber("owner@example.fr").await;
+    let b = s.subscriber("intruder@example.fr").await;
+    // The owner's resources, one per kind of path parameter.
+    let (_, tokens) = s.get("/api/v1/tokens", Some(&a.token)).await;
+    let token_id = tokens[0]["id"].as_str().unwrap().to_string();
+    let (_, inbox) = s.get("/api/v1/messages", Some(&a.token)).await;
+    let message_id = inbox["items"][0]["id"].as_str().unwrap().to_string();
+    let resource_for = |path: &str| -> String {
+        if path.starts_with("/api/v1/tokens/") {
+            token_id.clone()
+        } else if path.starts_with("/api/v1/messages/") {
+            message_id.clone()
+        } else if path.starts_with("/api/v1/subscribers/") {
+            a.id.clone()
+        } else {
+            panic!("the sweep does not know whose resource {path} names: teach it")
+        }
+    };
+
+    let (_, doc) = s.get("/api/openapi.json", None).await;
+    let mut table = vec![];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let concrete = if path.contains('{') {
+                let start = path.find('{').unwrap();
+                let end = path.find('}').unwrap();
+                format!("{}{}{}", &path[..start], resource_for(path), &path[end + 1..])
+            } else {
+                path.clone()
+            };
+            let body = (m == Method::POST || m == Method::PATCH).then(|| json!({}));
+            let (anon, _) = s.call(m.clone(), &concrete, None, body.clone()).await;
+            let (other, other_body) = s.call(m.clone(), &concrete, Some(&b.token), body).await;
+            let secured = op.get("security").is_some();
+            if secured {
+                assert_eq!(anon, StatusCode::UNAUTHORIZED, "{method} {path} declares security but answered {anon} without credentials");
+            }
+            if path.contains('{') {
+                assert!(
+                    other == StatusCode::NOT_FOUND || other == StatusCode::FORBIDDEN,
+                    "{method} {path} gave {other} to another subscriber: {other_body}"
+                );
+            }
+            table.push(format!("{:<6} {:<42} anonymous={} other-subscriber={}", method.to_uppercase(), path, anon.as_u16(), other.as_u16()));
+        }
+    }
+    table.sort();
+    let text = table.join("\n") + "\n";
+    if std::env::var("UPDATE_GOLDEN").is_ok() && s.db == Db::Sqlite {
+        std::fs::write(GOLDEN, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(GOLDEN).unwrap_or_default();
+    assert_eq!(text, golden, "the routes or their guards changed: review, then run with UPDATE_GOLDEN=1 to accept");
+    // And what the operator routes give a subscriber is a refusal, not data.
+    let (st, _) = s.get("/api/v1/subscribers", Some(&b.token)).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let _: Value = Value::Null;
+});
+
+// Operators act through their role: support reads subscribers (audited); only admins read the
+// audit log and the outbox or create operators.
+both_dbs!(operator_roles_and_audit, |s: TestServer| async move {
+    use maocloud_types::OperatorRole::*;
+    let sub = s.subscriber("client@example.fr").await;
+    let admin = s.operator("admin@maocloud.test", Admin).await;
+    let support = s.operator("support@maocloud.test", Support).await;
+    let billing = s.operator("billing@maocloud.test", Billing).await;
+    let (st, _) = s.get(&format!("/api/v1/subscribers/{}", sub.id), Some(&support.token)).await;
+    assert_eq!(st, StatusCode::OK);
+    for op in [&support, &billing] {
+        assert_eq!(s.get("/api/v1/audit-log", Some(&op.token)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(s.get("/api/v1/outbox", Some(&op.token)).await.0, StatusCode::FORBIDDEN);
+        let (st, _) = s.post("/api/v1/operators", Some(&op.token), json!({"email": "x@maocloud.test", "name": "X", "role": "admin", "password": PASSWORD})).await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+    }
+    let (st, log) = s.get(&format!("/api/v1/audit-log?subscriber_id={}", sub.id), Some(&admin.token)).await;
+    assert_eq!(st, StatusCode::OK);
+    let entry = &log["items"][0];
+    assert_eq!(entry["action"], "subscriber.read");
+    assert_eq!(entry["actor"], format!("operator:{}", support.id));
+    assert_eq!(entry["subscriber_id"], sub.id.as_str());
+    // An admin creates an operator, who gets a TOTP secret once.
+    let (st, created) = s.post("/api/v1/operators", Some(&admin.token), json!({"email": "abuse@maocloud.test", "name": "Abuse desk", "role": "abuse", "password": PASSWORD})).await;
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    assert!(created["totp_secret"].as_str().unwrap().len() >= 16);
+    let (st, p) = s.post("/api/v1/operators", Some(&admin.token), json!({"email": "z@maocloud.test", "name": "Z", "role": "janitor", "password": PASSWORD})).await;
+    assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("role")));
+    let (_, log) = s.get("/api/v1/audit-log", Some(&admin.token)).await;
+    assert!(log["items"].as_array().unwrap().iter().any(|e| e["action"] == "operator.create" && e["actor"] == format!("operator:{}", admin.id)));
+    // A subscriber is never let into the back office.
+    assert_eq!(s.get(&format!("/api/v1/subscribers/{}", sub.id), Some(&sub.token)).await.0, StatusCode::FORBIDDEN);
+});

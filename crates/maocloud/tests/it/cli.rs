@@ -1,0 +1,142 @@
+//! The CLI, as a person runs it: the real `maocloud` binary against a running platform
+//! (login, whoami, tokens) and on a database directly (operator create); errors exit non-zero.
+
+use crate::harness::*;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_maocloud");
+
+fn run(config_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("MAOCLOUD_CONFIG_DIR", config_dir)
+        .env_remove("MAOCLOUD_URL")
+        .env_remove("MAOCLOUD_TOKEN")
+        .env("MAOCLOUD_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the maocloud binary runs");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_whoami_and_tokens() {
+    let s = TestServer::start().await;
+    s.subscriber("cli@example.fr").await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    let url = s.url.clone();
+    let out = tokio::task::spawn_blocking({
+        let h = h.clone();
+        move || run(&h, &["login", "--url", &url, "--email", "cli@example.fr", "--password-stdin"], Some(&format!("{PASSWORD}\n")))
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Signed in to"), "{}", text(&out.stderr));
+    let stored = std::fs::read_to_string(h.join("credentials.toml")).unwrap();
+    assert!(stored.contains("token = \"mc_"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(h.join("credentials.toml")).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let blocking = |args: Vec<&'static str>| {
+        let h = h.clone();
+        tokio::task::spawn_blocking(move || run(&h, &args, None))
+    };
+    let out = blocking(vec!["whoami"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("EMAIL") && table.contains("cli@example.fr") && table.contains("subscriber"), "{table}");
+    let out = blocking(vec!["whoami", "--output", "json"]).await.unwrap();
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
+    assert_eq!(me["email"], "cli@example.fr");
+    let out = blocking(vec!["token", "create", "--name", "deploy", "--expires-in-days", "7", "-o", "json"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["token"].as_str().unwrap().starts_with("mc_"));
+    let id = created["id"].as_str().unwrap().to_string();
+    let out = blocking(vec!["token", "list"]).await.unwrap();
+    assert!(text(&out.stdout).contains("deploy"), "{}", text(&out.stdout));
+    let h2 = h.clone();
+    let out = tokio::task::spawn_blocking(move || run(&h2, &["token", "revoke", &id], None)).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = blocking(vec!["token", "list"]).await.unwrap();
+    assert!(!text(&out.stdout).contains("deploy"));
+    // Errors: a problem becomes a readable message and a non-zero exit.
+    let out = blocking(vec!["token", "create", "--expires-in-days", "0"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("expires_in_days: must be between 1 and 3650"), "{}", text(&out.stderr));
+    let out = blocking(vec!["logout"]).await.unwrap();
+    assert!(out.status.success());
+    let out = blocking(vec!["whoami"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("maocloud login"), "{}", text(&out.stderr));
+    // A wrong password: non-zero exit, nothing stored.
+    let url = s.url.clone();
+    let h3 = h.clone();
+    let out = tokio::task::spawn_blocking(move || run(&h3, &["login", "--url", &url, "--email", "cli@example.fr", "--password-stdin"], Some("nope-nope-nope\n"))).await.unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("wrong email or password"), "{}", text(&out.stderr));
+    assert!(!h.join("credentials.toml").exists());
+}
+
+#[test]
+fn operator_create_on_the_database() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let out = run(home.path(), &["operator", "create", "--email", "boss@maocloud.test", "--role", "admin", "--password-stdin", "--data-dir", d, "-o", "json"], Some("Very-Long-Passphrase-42\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["role"], "admin");
+    assert!(v["totp_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    let out = run(home.path(), &["operator", "create", "--email", "boss@maocloud.test", "--role", "admin", "--password-stdin", "--data-dir", d], Some("Very-Long-Passphrase-42\n"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    let out = run(home.path(), &["operator", "create", "--email", "x@maocloud.test", "--role", "janitor", "--password-stdin", "--data-dir", d], Some("Very-Long-Passphrase-42\n"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("janitor"), "{}", text(&out.stderr));
+    let out = run(home.path(), &["operator", "create", "--email", "y@maocloud.test", "--role", "support", "--password-stdin", "--data-dir", d], Some("short\n"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("password: is too short"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn serve_help_documents_every_setting() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["serve", "--help"], None);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in [
+        "--listen", "--data-dir", "--database-url", "--config", "--public-url", "--smtp-url", "--mail-from", "--demo",
+        "--metrics-token", "--cookie-secure", "--jobs-interval-ms", "--session-ttl-hours",
+    ] {
+        assert!(help.contains(flag), "serve --help does not document {flag}");
+    }
+    for env in ["MAOCLOUD_LISTEN", "MAOCLOUD_DATA_DIR", "MAOCLOUD_DATABASE_URL", "MAOCLOUD_SMTP_URL", "MAOCLOUD_DEMO"] {
+        assert!(help.contains(env), "serve --help does not name {env}");
+    }
+}
+
+#[test]
+fn serve_refuses_a_bad_configuration_clearly() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["serve", "--database-url", "mysql://nope"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("sqlite:// or postgres://"), "{}", text(&out.stderr));
+    let out = run(home.path(), &["serve", "--listen", "not-an-address"], None);
+    assert!(!out.status.success());
+}

@@ -1,0 +1,13 @@
+//! The one integration-test binary: whole-system tests through the real HTTP API, the CLI and
+//! the console, each on a fresh database (SQLite and PostgreSQL; see `harness`).
+
+mod harness;
+
+mod accounts;
+mod authz_sweep;
+mod cli;
+mod console;
+mod email;
+mod jobs;
+mod openapi;
+mod tokens;
