@@ -125,19 +125,33 @@ where
     }
 }
 
-/// An authenticated admin operator, checked before the body is read (so a subscriber is told
-/// 403, not what is wrong with the body).
-pub struct AdminAuth(pub Ctx);
+/// Extractors for operators holding a role, checked before the body is read (so a subscriber
+/// is told 403, not what is wrong with the body). Admins hold every role.
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $($role:ident),+) => {
+        $(#[$doc])*
+        pub struct $name(pub Ctx);
 
-impl<S> FromRequestParts<S> for AdminAuth
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Auth(ctx) = Auth::from_request_parts(parts, state).await?;
-        ctx.require_operator(&[maocloud_types::OperatorRole::Admin])?;
-        Ok(AdminAuth(ctx))
-    }
+        impl<S> FromRequestParts<S> for $name
+        where
+            AppState: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                let Auth(ctx) = Auth::from_request_parts(parts, state).await?;
+                ctx.require_operator(&[$(maocloud_types::OperatorRole::$role),+])?;
+                Ok($name(ctx))
+            }
+        }
+    };
 }
+
+role_extractor!(
+    /// An admin operator.
+    AdminAuth, Admin
+);
+role_extractor!(
+    /// An operator with the billing role (or an admin).
+    BillingAuth, Billing
+);

@@ -287,6 +287,8 @@ pub struct Me {
     pub account: Account,
     pub profile: Option<SubscriberProfile>,
     pub unread_messages: i64,
+    /// Subscribers: `electronic` or `paper` invoices (R-6.1c).
+    pub invoice_delivery: Option<String>,
 }
 
 pub async fn me(app: &App, ctx: &Ctx) -> Result<Me> {
@@ -297,14 +299,18 @@ pub async fn me(app: &App, ctx: &Ctx) -> Result<Me> {
     };
     let mut tx = app.db().read().await?;
     let account = tx.account_fetch(id).await?;
-    let (profile, unread) = match ctx.principal {
+    let (profile, unread, delivery) = match ctx.principal {
         Principal::Subscriber(sid) => {
             let scope = ctx.scope();
-            (Some(tx.subscriber_profile_fetch(&scope, sid).await?), tx.message_unread_count(&scope, sid).await?)
+            (
+                Some(tx.subscriber_profile_fetch(&scope, sid).await?),
+                tx.message_unread_count(&scope, sid).await?,
+                Some(tx.invoice_delivery_fetch(sid).await?),
+            )
         }
-        _ => (None, 0),
+        _ => (None, 0, None),
     };
-    Ok(Me { account, profile, unread_messages: unread })
+    Ok(Me { account, profile, unread_messages: unread, invoice_delivery: delivery })
 }
 
 /// Sets the caller's language (`fr` or `en`).

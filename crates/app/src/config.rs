@@ -1,7 +1,44 @@
 //! Settings the services read: resolved once at start from flags, environment and file by the
 //! binary, then passed in. Defaults here are the defaults RULES.md names where the terms are silent.
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// The seller named on every invoice (R-6.1e): the provider, from the `[seller]` table of the
+/// configuration file. The defaults are the provider named in the shipped terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Seller {
+    pub name: String,
+    /// e.g. "SAS au capital de 10 000 EUR".
+    pub legal_form: String,
+    pub address_line1: String,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+    pub siren: String,
+    pub vat_number: String,
+    /// e.g. "RCS Amiens 123 456 789".
+    pub registration: String,
+    pub email: String,
+}
+
+impl Default for Seller {
+    fn default() -> Self {
+        Seller {
+            name: "Maocloud".into(),
+            legal_form: "SAS".into(),
+            address_line1: "3 Rue des Alouettes".into(),
+            postal_code: "80120".into(),
+            city: "Quend".into(),
+            country: "FR".into(),
+            siren: "000000000".into(),
+            vat_number: "FR00000000000".into(),
+            registration: "RCS Amiens (à configurer : [seller] dans maocloud.toml)".into(),
+            email: "facturation@maocloud.localhost".into(),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -30,6 +67,10 @@ pub struct Settings {
     pub reset_password_ttl_minutes: i64,
     /// Mark cookies `Secure` (browsers accept them on http://localhost too).
     pub cookie_secure: bool,
+    /// Who issues the invoices.
+    pub seller: Seller,
+    /// Days between an invoice's issue and its due date.
+    pub invoice_due_days: i64,
 }
 
 impl Settings {
@@ -50,6 +91,8 @@ impl Settings {
             verify_email_ttl_hours: 48,
             reset_password_ttl_minutes: 60,
             cookie_secure: true,
+            seller: Seller::default(),
+            invoice_due_days: 15,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -21,7 +22,7 @@ use maocloud_mail::Mailer;
 use maocloud_types::{Clock, OperatorRole, Principal, Timestamp};
 use std::sync::Arc;
 
-pub use config::Settings;
+pub use config::{Seller, Settings};
 pub use error::{Error, FieldError, Result};
 
 /// The root object: owns the datastore, the clock, the mailer and the settings. Cheap to clone.

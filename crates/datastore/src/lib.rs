@@ -6,6 +6,7 @@
 //! and a subscriber's scope filters every such query by owner — another's row is simply absent.
 
 pub mod accounts;
+pub mod billing;
 mod audit;
 mod credentials;
 mod idempotency;

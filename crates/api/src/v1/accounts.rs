@@ -144,6 +144,8 @@ pub struct MeView {
     /// Subscribers only.
     pub profile: Option<ProfileView>,
     pub unread_messages: i64,
+    /// Subscribers: `electronic` or `paper` (R-6.1c).
+    pub invoice_delivery: Option<String>,
 }
 
 /// Who am I: the account behind the token.
@@ -168,6 +170,7 @@ fn me_view(me: accounts::Me) -> MeView {
         created_at: ts(a.created_at),
         profile: me.profile.map(Into::into),
         unread_messages: me.unread_messages,
+        invoice_delivery: me.invoice_delivery,
     }
 }
 
@@ -176,6 +179,8 @@ fn me_view(me: accounts::Me) -> MeView {
 pub struct MeUpdate {
     /// `fr` or `en`.
     pub locale: Option<String>,
+    /// Subscribers: `electronic` (default) or `paper` invoices (R-6.1c).
+    pub invoice_delivery: Option<String>,
 }
 
 /// Change the caller's settings (language).
@@ -184,6 +189,9 @@ pub struct MeUpdate {
 async fn me_update(State(st): State<AppState>, Auth(ctx): Auth, Json(req): Json<MeUpdate>) -> ApiResult<axum::Json<MeView>> {
     if let Some(l) = &req.locale {
         accounts::set_locale(&st.app, &ctx, l).await?;
+    }
+    if let Some(d) = &req.invoice_delivery {
+        maocloud_app::billing::set_invoice_delivery(&st.app, &ctx, d).await?;
     }
     Ok(axum::Json(me_view(accounts::me(&st.app, &ctx).await?)))
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod backoffice;
+mod billing;
 mod messages;
 mod tokens;
 
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(messages::routes())
         .merge(backoffice::routes())
+        .merge(billing::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

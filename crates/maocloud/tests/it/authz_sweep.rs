@@ -20,6 +20,14 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
     let token_id = tokens[0]["id"].as_str().unwrap().to_string();
     let (_, inbox) = s.get("/api/v1/messages", Some(&a.token)).await;
     let message_id = inbox["items"][0]["id"].as_str().unwrap().to_string();
+    // Billing: an offer, the owner's subscription, its first invoice and a credit note.
+    let billing = s.operator("billing@maocloud.test", maocloud_types::OperatorRole::Billing).await;
+    let offer_id = crate::billing::offer(&s, &billing.token, "sweep", "Sweep", 1000, 0).await;
+    let (_, subscribed) = s.post("/api/v1/subscriptions", Some(&a.token), json!({"offer_id": offer_id})).await;
+    let subscription_id = subscribed["subscription"]["id"].as_str().unwrap().to_string();
+    let invoice_id = subscribed["invoice"]["id"].as_str().unwrap().to_string();
+    let (_, cn) = s.post("/api/v1/credit-notes", Some(&billing.token), json!({"invoice_id": invoice_id, "amount_excl_vat_cents": 10, "reason": "sweep"})).await;
+    let credit_note_id = cn["id"].as_str().unwrap().to_string();
     let resource_for = |path: &str| -> String {
         if path.starts_with("/api/v1/tokens/") {
             token_id.clone()
@@ -27,6 +35,14 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             message_id.clone()
         } else if path.starts_with("/api/v1/subscribers/") {
             a.id.clone()
+        } else if path.starts_with("/api/v1/offers/") {
+            offer_id.clone()
+        } else if path.starts_with("/api/v1/subscriptions/") {
+            subscription_id.clone()
+        } else if path.starts_with("/api/v1/invoices/") || path.starts_with("/api/v1/print-queue/") {
+            invoice_id.clone()
+        } else if path.starts_with("/api/v1/credit-notes/") {
+            credit_note_id.clone()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }
@@ -44,7 +60,15 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             } else {
                 path.clone()
             };
-            let body = (m == Method::POST || m == Method::PATCH).then(|| json!({}));
+            // A body valid in form where a route takes one, so that a refusal comes from
+            // ownership, not from parsing.
+            let body = (m == Method::POST || m == Method::PATCH).then(|| {
+                if path.ends_with("/change-offer") {
+                    json!({"offer_id": offer_id})
+                } else {
+                    json!({})
+                }
+            });
             let (anon, _) = s.call(m.clone(), &concrete, None, body.clone()).await;
             let (other, other_body) = s.call(m.clone(), &concrete, Some(&b.token), body).await;
             let secured = op.get("security").is_some();

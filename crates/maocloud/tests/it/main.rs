@@ -5,6 +5,7 @@ mod harness;
 
 mod accounts;
 mod authz_sweep;
+pub mod billing;
 mod cli;
 mod console;
 mod email;
