@@ -495,6 +495,13 @@ fn twelve_months_ago(app: &App) -> String {
     paris_date(app.now()).checked_sub(jiff::Span::new().months(12)).expect("in range").to_string()
 }
 
+/// How many invoices (or credit notes) exist (billing operators).
+pub async fn document_count(app: &App, ctx: &Ctx, kind: &str) -> Result<i64> {
+    ctx.require_operator(BILLING_ROLES)?;
+    let mut tx = app.db().read().await?;
+    Ok(tx.invoice_count(kind).await?)
+}
+
 pub async fn document_get(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<InvoiceRecord> {
     if ctx.principal.operator_role().is_some() {
         ctx.require_operator(BILLING_ROLES)?;

@@ -50,3 +50,67 @@ pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> 
     }
     Ok(out)
 }
+
+/// Seeds `n` subscribers, each with an active subscription to `offer` starting on `start` and
+/// billed up to the end of that month — the population of a monthly run, for the billing
+/// benchmark and the crash test. Written in batches of 1,000 per transaction; every account
+/// shares one password hash (hashing 100,000 passwords would measure Argon2, not billing).
+pub async fn seed_subscriptions(app: &App, n: u64, offer: maocloud_types::OfferId, start: jiff::civil::Date) -> Result<()> {
+    use maocloud_datastore::{accounts::NewAccount, billing::Subscription, AccountKind, SubscriberProfile};
+    let hash = crate::auth::hash_password("bench-password-123").await?;
+    let now = app.now();
+    let terms = {
+        let mut tx = app.db().read().await?;
+        let o = tx.offer_fetch(offer).await?;
+        (o.terms, tx.terms_version_current(now).await?)
+    };
+    let billed_until = start.last_of_month().to_string();
+    let mut done = 0;
+    while done < n {
+        let mut tx = app.db().write().await?;
+        for _ in 0..(n - done).min(1000) {
+            let id = maocloud_types::SubscriberId::new();
+            let email = format!("bulk-{id}@example.test");
+            tx.account_create(
+                &NewAccount { id: id.0, kind: AccountKind::Subscriber, email: &email, password_hash: &hash, role: None, display_name: "Bulk", locale: "fr", email_verified: true },
+                now,
+            )
+            .await?;
+            tx.subscriber_profile_create(&SubscriberProfile {
+                id,
+                customer_kind: "consumer".into(),
+                full_name: "Abonné de test".into(),
+                company_name: None,
+                company_id: None,
+                vat_number: None,
+                address_line1: "1 rue de la Paix".into(),
+                address_line2: None,
+                postal_code: "75002".into(),
+                city: "Paris".into(),
+                country: "FR".into(),
+                phone: None,
+                status: "active".into(),
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+            tx.terms_acceptance_create(id, &terms.1, now, "bulk-seed").await?;
+            tx.subscription_create(&Subscription {
+                id: maocloud_types::SubscriptionId::new(),
+                subscriber_id: id,
+                offer_id: offer,
+                terms: terms.0.clone(),
+                status: "active".into(),
+                start_date: start.to_string(),
+                commitment_end: None,
+                billed_until: billed_until.clone(),
+                created_at: now,
+                ended_at: None,
+            })
+            .await?;
+            done += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}

@@ -407,6 +407,12 @@ impl Tx {
         Ok(())
     }
 
+    /// How many documents of a kind exist.
+    pub async fn invoice_count(&mut self, kind: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM invoices WHERE kind = $1").bind(kind).fetch_one(&mut *self.tx).await?;
+        col::get(&row, "n")
+    }
+
     pub async fn invoice_fetch(&mut self, scope: &Scope, id: InvoiceId) -> Result<InvoiceRecord> {
         let q = format!("SELECT {INV_COLS} FROM invoices WHERE id = $1 AND ($2 IS NULL OR subscriber_id = $2)");
         invoice(&sqlx::query(&q).bind(id.to_string()).bind(scope.owner()).fetch_one(&mut *self.tx).await?)

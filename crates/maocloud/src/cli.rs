@@ -54,8 +54,78 @@ pub enum Command {
     /// Manage your API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The price list and, for operators, offers.
+    #[command(subcommand)]
+    Offer(OfferCommand),
+    /// Your subscriptions: subscribe, change offer.
+    #[command(subcommand)]
+    Subscription(SubscriptionCommand),
+    /// Invoices (and, for operators, the monthly run).
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
     /// Print the OpenAPI document of this version of the API.
     Openapi,
+    /// Measure the platform on this machine (see `scripts/bench`).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfferCommand {
+    /// The public price list (no sign-in needed).
+    List,
+    /// Create an offer from a JSON file shaped like `POST /api/v1/offers` (billing operators).
+    Create {
+        #[arg(long, value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    /// Withdraw an offer from the price list (billing operators).
+    Retire { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionCommand {
+    /// Your subscriptions.
+    List,
+    /// Subscribe to an offer; prints the first invoice.
+    Create {
+        #[arg(long)]
+        offer: String,
+    },
+    /// Move a subscription to another offer (no fee; pro rata from today).
+    ChangeOffer {
+        id: String,
+        #[arg(long)]
+        offer: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// Your invoices of the last 12 months (operators: everyone's, or `--subscriber`).
+    List {
+        #[arg(long)]
+        subscriber: Option<String>,
+    },
+    /// One invoice with its lines.
+    Show { id: String },
+    /// Run the monthly invoicing for a date (billing operators); idempotent.
+    Run {
+        /// `YYYY-MM-DD` (Paris); default today.
+        #[arg(long)]
+        date: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Seed subscriptions on a fresh database and time the monthly run over them.
+    InvoiceRun {
+        #[arg(long, default_value_t = 100_000)]
+        subscriptions: u64,
+        #[command(flatten)]
+        db: ServeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,7 +288,81 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", maocloud_api::openapi_json());
             Ok(())
         }
+        Command::Offer(cmd) => {
+            let cols = [col("ID", "id"), col("CODE", "code"), col("NAME", "terms.name"), col("EUR/MONTH EXCL. VAT", "terms.monthly_price_cents"), col("VAT BP", "terms.vat_rate_bp"), col("COMMITMENT", "terms.commitment_months"), col("STATUS", "status")];
+            match cmd {
+                OfferCommand::List => {
+                    let url = cli.url.clone().or_else(|| Credentials::load().ok().flatten().map(|c| c.url)).unwrap_or_else(|| "http://127.0.0.1:8080".into());
+                    let list = Client::new(&url, None)?.get("/api/v1/offers").await?;
+                    output::print(out, &list["offers"], &cols);
+                }
+                OfferCommand::Create { file } => {
+                    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                    let body: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+                    let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+                    output::print(out, &c.post("/api/v1/offers", &body).await?, &cols);
+                }
+                OfferCommand::Retire { id } => {
+                    let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+                    c.post(&format!("/api/v1/offers/{id}/retire"), &json!({})).await?;
+                    eprintln!("Offer {id} retired from the price list.");
+                }
+            }
+            Ok(())
+        }
+        Command::Subscription(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            let cols = [col("ID", "id"), col("OFFER", "terms.name"), col("STATUS", "status"), col("START", "start_date"), col("COMMITMENT END", "commitment_end"), col("BILLED UNTIL", "billed_until")];
+            match cmd {
+                SubscriptionCommand::List => output::print(out, &c.get("/api/v1/subscriptions").await?, &cols),
+                SubscriptionCommand::Create { offer } => {
+                    let v = c.post("/api/v1/subscriptions", &json!({"offer_id": offer})).await?;
+                    output::print(out, &v["subscription"], &cols);
+                    if out == Format::Table && !v["invoice"].is_null() {
+                        println!();
+                        output::print(out, &v["invoice"], &invoice_cols());
+                    }
+                }
+                SubscriptionCommand::ChangeOffer { id, offer } => {
+                    output::print(out, &c.post(&format!("/api/v1/subscriptions/{id}/change-offer"), &json!({"offer_id": offer})).await?, &cols)
+                }
+            }
+            Ok(())
+        }
+        Command::Invoice(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            match cmd {
+                InvoiceCommand::List { subscriber } => {
+                    let path = match subscriber {
+                        Some(s) => format!("/api/v1/invoices?limit=200&subscriber_id={s}"),
+                        None => "/api/v1/invoices?limit=200".into(),
+                    };
+                    output::print(out, &c.get(&path).await?, &invoice_cols());
+                }
+                InvoiceCommand::Show { id } => {
+                    let inv = c.get(&format!("/api/v1/invoices/{id}")).await?;
+                    output::print(out, &inv, &invoice_cols());
+                    if out == Format::Table {
+                        println!();
+                        output::print(out, &inv["lines"], &[col("KIND", "kind"), col("DESCRIPTION", "description"), col("FROM", "period_start"), col("TO", "period_end"), col("QTY (1/1000)", "quantity_milli"), col("UNIT (cents)", "unit_price_cents"), col("AMOUNT (cents)", "amount_cents"), col("VAT BP", "vat_rate_bp")]);
+                    }
+                }
+                InvoiceCommand::Run { date } => {
+                    let body = match date {
+                        Some(d) => json!({"date": d}),
+                        None => json!({}),
+                    };
+                    output::print(out, &c.post("/api/v1/invoice-runs", &body).await?, &[col("DATE", "date"), col("ISSUED", "invoices_issued"), col("BILLED", "subscriptions_billed"), col("SKIPPED", "skipped")]);
+                }
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::InvoiceRun { subscriptions, db }) => crate::bench::invoice_run(subscriptions, db.resolve()?).await,
     }
+}
+
+fn invoice_cols() -> Vec<output::Column> {
+    vec![col("ID", "id"), col("NUMBER", "number"), col("ISSUED", "issue_date"), col("DUE", "due_date"), col("EXCL. VAT (cents)", "total_excl_vat_cents"), col("VAT (cents)", "total_vat_cents"), col("INCL. VAT (cents)", "total_incl_vat_cents")]
 }
 
 fn app_error(e: maocloud_app::Error) -> anyhow::Error {

@@ -6,6 +6,7 @@ mod harness;
 mod accounts;
 mod authz_sweep;
 pub mod billing;
+mod billing_crash;
 mod cli;
 mod console;
 mod email;
