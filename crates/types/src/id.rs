@@ -54,4 +54,12 @@ define_id!(
     AuditId,
     /// A version of the terms of service.
     TermsVersionId,
+    /// An offer of the price list.
+    OfferId,
+    /// A subscription: one contract between a subscriber and the operator.
+    SubscriptionId,
+    /// An invoice or a credit note.
+    InvoiceId,
+    /// A payment received.
+    PaymentId,
 );
