@@ -691,3 +691,103 @@ pub async fn print_queue_mark_mailed(app: &App, ctx: &Ctx, invoice: InvoiceId) -
     tx.commit().await?;
     Ok(())
 }
+
+/// The printable form of an issued document, built from what was stored when it was issued.
+fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
+    use maocloud_documents::{Document, Line, Party, Vat};
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_owned);
+    let seller = &doc.seller;
+    let buyer = &doc.buyer;
+    let professional = buyer["customer_kind"] == "professional";
+    let buyer_name = match s(buyer, "company_name") {
+        Some(c) => format!("{c} ({})", s(buyer, "name").unwrap_or_default()),
+        None => s(buyer, "name").unwrap_or_default(),
+    };
+    let terms_key = if professional { "invoice.payment_terms.professional" } else { "invoice.payment_terms.consumer" };
+    Document {
+        kind: doc.kind.clone(),
+        number: doc.number.clone(),
+        issue_date: doc.issue_date.clone(),
+        due_date: doc.due_date.clone(),
+        credited_number: None,
+        seller: Party {
+            name: s(seller, "name").unwrap_or_default(),
+            legal_form: s(seller, "legal_form"),
+            address_line1: s(seller, "address_line1").unwrap_or_default(),
+            address_line2: None,
+            postal_code: s(seller, "postal_code").unwrap_or_default(),
+            city: s(seller, "city").unwrap_or_default(),
+            country: s(seller, "country").unwrap_or_default(),
+            company_id: s(seller, "siren"),
+            vat_number: s(seller, "vat_number"),
+            registration: s(seller, "registration"),
+            email: s(seller, "email"),
+        },
+        buyer: Party {
+            name: buyer_name,
+            legal_form: None,
+            address_line1: s(buyer, "address_line1").unwrap_or_default(),
+            address_line2: s(buyer, "address_line2"),
+            postal_code: s(buyer, "postal_code").unwrap_or_default(),
+            city: s(buyer, "city").unwrap_or_default(),
+            country: s(buyer, "country").unwrap_or_default(),
+            company_id: s(buyer, "company_id"),
+            vat_number: s(buyer, "vat_number"),
+            registration: None,
+            email: s(buyer, "email"),
+        },
+        buyer_is_professional: professional,
+        lines: doc
+            .lines
+            .as_array()
+            .map(|ls| {
+                ls.iter()
+                    .map(|l| Line {
+                        description: l["description"].as_str().unwrap_or_default().into(),
+                        period_start: l["period_start"].as_str().unwrap_or_default().into(),
+                        period_end: l["period_end"].as_str().unwrap_or_default().into(),
+                        quantity_milli: l["quantity_milli"].as_i64().unwrap_or(0),
+                        unit_price: l["unit_price_cents"].as_i64().unwrap_or(0),
+                        amount: l["amount_cents"].as_i64().unwrap_or(0),
+                        vat_rate_bp: l["vat_rate_bp"].as_i64().unwrap_or(0),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        vat: doc
+            .vat
+            .as_array()
+            .map(|vs| vs.iter().map(|v| Vat { rate_bp: v["rate_bp"].as_i64().unwrap_or(0), base: v["base_cents"].as_i64().unwrap_or(0), vat: v["vat_cents"].as_i64().unwrap_or(0) }).collect())
+            .unwrap_or_default(),
+        total_excl: doc.total_excl.0,
+        total_vat: doc.total_vat.0,
+        total_incl: doc.total_incl.0,
+        note: doc.note.clone(),
+        payment_terms: t(Lang::Fr, terms_key),
+    }
+}
+
+async fn printable_for(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<maocloud_documents::Document> {
+    let doc = document_get(app, ctx, kind, id).await?;
+    let mut p = printable(&doc);
+    if let Some(credited) = doc.credited_invoice_id {
+        let mut tx = app.db().read().await?;
+        p.credited_number = Some(tx.invoice_fetch(&Scope::All, credited).await?.number);
+    }
+    Ok(p)
+}
+
+/// The document as a Factur-X PDF/A-3b (R-6.1c), rendered on request from the stored,
+/// immutable data: the same document always gives the same bytes.
+pub async fn document_pdf(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<(String, Vec<u8>)> {
+    let p = printable_for(app, ctx, kind, id).await?;
+    let number = p.number.clone();
+    let bytes = tokio::task::spawn_blocking(move || maocloud_documents::render(&p)).await.map_err(Error::internal)?.map_err(Error::internal)?;
+    Ok((number, bytes))
+}
+
+/// The document's Factur-X CII XML (EN 16931).
+pub async fn document_facturx(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<(String, String)> {
+    let p = printable_for(app, ctx, kind, id).await?;
+    Ok((p.number.clone(), maocloud_documents::cii_xml(&p)))
+}

@@ -27,6 +27,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(quotas))
         .routes(routes!(invoice_list))
         .routes(routes!(invoice_get))
+        .routes(routes!(invoice_pdf))
+        .routes(routes!(invoice_facturx))
+        .routes(routes!(credit_note_pdf))
         .routes(routes!(credit_note_list, credit_note_create))
         .routes(routes!(credit_note_get))
         .routes(routes!(payment_list, payment_create))
@@ -599,4 +602,38 @@ async fn print_queue(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<a
 async fn print_queue_mailed(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     billing::print_queue_mark_mailed(&st.app, &ctx, path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let disposition = format!("attachment; filename=\"{}\"", filename.replace(['"', '\\', '\r', '\n'], "_"));
+    ([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+}
+
+/// The invoice as a PDF/A-3b with its Factur-X XML attached (rendered on request).
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/pdf", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses((status = 200, description = "Factur-X PDF/A-3b", content_type = "application/pdf"), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn invoice_pdf(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+    let (number, pdf) = billing::document_pdf(&st.app, &ctx, "invoice", path_id(&id)?).await?;
+    Ok(attachment("application/pdf", format!("{number}.pdf"), pdf))
+}
+
+/// The invoice's Factur-X CII XML (EN 16931 profile).
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/facturx", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invoice id")),
+    responses((status = 200, description = "CII XML", content_type = "application/xml"), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn invoice_facturx(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+    let (number, xml) = billing::document_facturx(&st.app, &ctx, "invoice", path_id(&id)?).await?;
+    Ok(attachment("application/xml", format!("{number}-factur-x.xml"), xml.into_bytes()))
+}
+
+/// The credit note as a PDF/A-3b with its Factur-X XML attached.
+#[utoipa::path(get, path = "/api/v1/credit-notes/{id}/pdf", tag = "billing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Credit note id")),
+    responses((status = 200, description = "Factur-X PDF/A-3b", content_type = "application/pdf"), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn credit_note_pdf(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+    let (number, pdf) = billing::document_pdf(&st.app, &ctx, "credit_note", path_id(&id)?).await?;
+    Ok(attachment("application/pdf", format!("{number}.pdf"), pdf))
 }

@@ -285,3 +285,90 @@ both_dbs!(paper_delivery_and_twelve_month_visibility, |s: TestServer| async move
     let (st, _) = s.get(&format!("/api/v1/invoices/{first}"), Some(&op_token)).await;
     assert_eq!(st, StatusCode::OK);
 });
+
+/// A Python with the `factur-x` package (installed by scripts/test), for an independent check.
+fn facturx_python() -> String {
+    std::env::var("MAOCLOUD_TEST_PYTHON").expect("MAOCLOUD_TEST_PYTHON must name a Python with the factur-x package: run the tests with ./scripts/test")
+}
+
+fn run_tool(cmd: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd} must be installed (scripts/test installs it): {e}"));
+    assert!(out.status.success(), "{cmd} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// R-6.1c, R-6.1e: each invoice and credit note is a PDF/A-3b carrying its Factur-X (EN 16931)
+// XML, checked with independent tools: poppler (pdfinfo, pdfdetach) and the factur-x package,
+// which validates the XML against the official XSD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoices_are_facturx_pdfs() {
+    let s = TestServer::start().await;
+    let billing = s.operator("billing@maocloud.test", OperatorRole::Billing).await;
+    let small = offer(&s, &billing.token, "cloud-s", "Cloud S", 2999, 12).await;
+    let mut form = s.signup_form("pro@example.fr").await;
+    form["customer_kind"] = json!("professional");
+    form["company_name"] = json!("Alouettes SAS");
+    form["company_id"] = json!("73282932000074");
+    form["vat_number"] = json!("FR44732829320");
+    assert_eq!(s.post("/api/v1/signup", None, form).await.0, StatusCode::CREATED);
+    let token = s.sign_in("pro@example.fr", PASSWORD, None).await;
+    let v = subscribe(&s, &token, &small).await;
+    let id = v["invoice"]["id"].as_str().unwrap().to_string();
+    let r = s.http.get(format!("{}/api/v1/invoices/{id}/pdf", s.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("F2026-000001.pdf"));
+    let pdf = r.bytes().await.unwrap();
+    let again = s.http.get(format!("{}/api/v1/invoices/{id}/pdf", s.url)).bearer_auth(&token).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(pdf, again, "the same invoice always renders to the same bytes");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invoice.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let p = path.to_str().unwrap();
+    let info = run_tool("pdfinfo", &[p]);
+    assert!(info.contains("Title:           Facture F2026-000001"), "{info}");
+    assert!(info.contains("Pages:           1"), "{info}");
+    assert!(run_tool("pdfdetach", &["-list", p]).contains("factur-x.xml"));
+    let xml_path = dir.path().join("factur-x.xml");
+    run_tool("pdfdetach", &["-save", "1", "-o", xml_path.to_str().unwrap(), p]);
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    // The mandatory mentions (R-6.1e): both parties with their ids, dates, lines, VAT, totals.
+    for needle in ["<ram:ID>F2026-000001</ram:ID>", "<ram:TypeCode>380</ram:TypeCode>", "20261126", "20261211", "schemeID=\"VA\">FR44732829320", "73282932000074", "<ram:RateApplicablePercent>20.00</ram:RateApplicablePercent>", "<ram:GrandTotalAmount>6.00</ram:GrandTotalAmount>", "frais de recouvrement de 40 €"] {
+        assert!(xml.contains(needle), "factur-x.xml lacks {needle}");
+    }
+    let (st, api_xml) = s.get(&format!("/api/v1/invoices/{id}/facturx"), Some(&token)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(api_xml.as_str().unwrap(), xml, "the attached XML is the one the API serves");
+    let check = r#"
+import sys, facturx
+from lxml import etree
+pdf = open(sys.argv[1], 'rb').read()
+name, xml = facturx.get_xml_from_pdf(pdf, check_xsd=True)
+assert name == 'factur-x.xml', name
+assert facturx.xml_check_xsd(xml, flavor='factur-x', level='en16931')
+tree = etree.fromstring(xml)
+assert facturx.get_flavor(tree) == 'factur-x' and facturx.get_level(tree) == 'en16931'
+meta = pdf[pdf.find(b'<x:xmpmeta'):pdf.find(b'</x:xmpmeta>')]
+assert b'<fx:ConformanceLevel>EN 16931</fx:ConformanceLevel>' in meta and b'pdfaid:part' in meta, meta[:400]
+print('ok')
+"#;
+    assert_eq!(run_tool(&facturx_python(), &["-c", check, p]).trim(), "ok");
+    // A credit note is a Factur-X 381 citing the invoice.
+    let (st, cn) = s.post("/api/v1/credit-notes", Some(&billing.token), json!({"invoice_id": id, "reason": "Erreur de tarif"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{cn}");
+    let cn_id = cn["id"].as_str().unwrap();
+    let r = s.http.get(format!("{}/api/v1/credit-notes/{cn_id}/pdf", s.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    std::fs::write(&path, r.bytes().await.unwrap()).unwrap();
+    let check_cn = r#"
+import sys, facturx
+name, xml = facturx.get_xml_from_pdf(open(sys.argv[1], 'rb').read(), check_xsd=True)
+assert b'<ram:TypeCode>381</ram:TypeCode>' in xml and b'<ram:IssuerAssignedID>F2026-000001</ram:IssuerAssignedID>' in xml
+print('ok')
+"#;
+    assert_eq!(run_tool(&facturx_python(), &["-c", check_cn, p]).trim(), "ok");
+    // Another subscriber gets 404 for the documents.
+    let other = s.subscriber("other@example.fr").await;
+    assert_eq!(s.get(&format!("/api/v1/invoices/{id}/pdf"), Some(&other.token)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(s.get(&format!("/api/v1/invoices/{id}/facturx"), Some(&other.token)).await.0, StatusCode::NOT_FOUND);
+}
