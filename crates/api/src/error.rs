@@ -43,9 +43,25 @@ impl From<Error> for ApiError {
 impl ApiError {
     /// A 400 about the request's syntax (malformed JSON, wrong content type), naming the field.
     pub fn bad_request(status: StatusCode, field: Option<String>, detail: String) -> ApiError {
-        let errors = field.iter().map(|f| ProblemField { field: f.clone(), reason: detail.clone() }).collect();
-        let p = Problem { kind: kind_uri("bad-request"), title: title(status).into(), status: status.as_u16(), detail, field, errors };
-        ApiError(Error::Internal(String::new()), Some(problem_response(status, &p)))
+        let errors = field
+            .iter()
+            .map(|f| ProblemField {
+                field: f.clone(),
+                reason: detail.clone(),
+            })
+            .collect();
+        let p = Problem {
+            kind: kind_uri("bad-request"),
+            title: title(status).into(),
+            status: status.as_u16(),
+            detail,
+            field,
+            errors,
+        };
+        ApiError(
+            Error::Internal(String::new()),
+            Some(problem_response(status, &p)),
+        )
     }
 }
 
@@ -60,23 +76,38 @@ fn title(status: StatusCode) -> &'static str {
 pub fn problem_response(status: StatusCode, p: &Problem) -> Response {
     let body = serde_json::to_vec(p).unwrap_or_default();
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     r
 }
 
 /// Status, problem kind and fields for an application error.
 pub fn classify(e: &Error) -> (StatusCode, &'static str, Vec<FieldError>) {
     match e {
-        Error::Invalid(fields) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", fields.clone()),
+        Error::Invalid(fields) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            fields.clone(),
+        ),
         Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated", vec![]),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", vec![]),
         Error::NotFound => (StatusCode::NOT_FOUND, "not-found", vec![]),
         Error::Conflict { field, reason } => (
             StatusCode::CONFLICT,
             "conflict",
-            field.iter().map(|f| FieldError { field: f.clone(), reason: reason.clone() }).collect(),
+            field
+                .iter()
+                .map(|f| FieldError {
+                    field: f.clone(),
+                    reason: reason.clone(),
+                })
+                .collect(),
         ),
-        Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", vec![]),
+        Error::TooManyRequests { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too-many-requests", vec![])
+        }
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", vec![]),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", vec![]),
     }
@@ -106,12 +137,19 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
             detail,
             field: fields.first().map(|f| f.field.clone()),
-            errors: fields.into_iter().map(|f| ProblemField { field: f.field, reason: f.reason }).collect(),
+            errors: fields
+                .into_iter()
+                .map(|f| ProblemField {
+                    field: f.field,
+                    reason: f.reason,
+                })
+                .collect(),
         };
         let mut r = problem_response(status, &p);
         match e {
             Error::Unauthenticated(_) => {
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Error::TooManyRequests { retry_after_secs } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {

@@ -20,7 +20,11 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(ApiError::bad_request(
@@ -29,15 +33,17 @@ where
                 "the body must be JSON (Content-Type: application/json)".into(),
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status();
-            let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "the body is too large".to_string()
-            } else {
-                format!("the body could not be read: {e}")
-            };
-            ApiError::bad_request(status, None, detail)
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                let status = e.status();
+                let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "the body is too large".to_string()
+                } else {
+                    format!("the body could not be read: {e}")
+                };
+                ApiError::bad_request(status, None, detail)
+            })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -49,7 +55,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.inner();
         let msg = inner.to_string();
         // Unknown and missing fields name themselves in backticks; other errors carry a path.
-        let named = |marker: &str| msg.split(marker).nth(1).and_then(|r| r.split('`').next()).map(str::to_owned);
+        let named = |marker: &str| {
+            msg.split(marker)
+                .nth(1)
+                .and_then(|r| r.split('`').next())
+                .map(str::to_owned)
+        };
         let path = e.path().to_string();
         let field = if path != "." && !msg.starts_with("missing field") {
             // The path already ends with the offending (or unknown) field.
@@ -57,11 +68,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else if msg.starts_with("unknown field") {
             named("unknown field `")
         } else if msg.starts_with("missing field") {
-            named("missing field `").map(|f| if path == "." { f } else { format!("{path}.{f}") })
+            named("missing field `").map(|f| {
+                if path == "." {
+                    f
+                } else {
+                    format!("{path}.{f}")
+                }
+            })
         } else {
             None
         };
-        let status = if inner.is_syntax() || inner.is_eof() { StatusCode::BAD_REQUEST } else { StatusCode::UNPROCESSABLE_ENTITY };
+        let status = if inner.is_syntax() || inner.is_eof() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         ApiError::bad_request(status, field, msg)
     })
@@ -99,9 +120,13 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let st = AppState::from_ref(state);
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await.unwrap_or(ClientIp("unknown".into()));
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
+            .await
+            .unwrap_or(ClientIp("unknown".into()));
         let Some(token) = bearer(parts) else {
-            return Err(Error::Unauthenticated("sign in: send Authorization: Bearer <token>").into());
+            return Err(
+                Error::Unauthenticated("sign in: send Authorization: Bearer <token>").into(),
+            );
         };
         let principal = auth::principal_from_token(&st.app, token).await?;
         Ok(Auth(Ctx { principal, ip }))
@@ -121,7 +146,9 @@ where
         if parts.headers.get(header::AUTHORIZATION).is_none() {
             return Ok(MaybeAuth(None));
         }
-        Auth::from_request_parts(parts, state).await.map(|Auth(c)| MaybeAuth(Some(c)))
+        Auth::from_request_parts(parts, state)
+            .await
+            .map(|Auth(c)| MaybeAuth(Some(c)))
     }
 }
 

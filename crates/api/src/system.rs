@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -28,18 +30,31 @@ pub struct Health {
     responses((status = 200, body = Health), (status = 503, body = crate::error::Problem)))]
 async fn healthz(State(st): State<AppState>) -> ApiResult<axum::Json<Health>> {
     st.app.health().await?;
-    Ok(axum::Json(Health { status: "ok", database: st.app.database_kind() }))
+    Ok(axum::Json(Health {
+        status: "ok",
+        database: st.app.database_kind(),
+    }))
 }
 
 /// Prometheus metrics (text format). Needs an operator token, or the `--metrics-token`.
 #[utoipa::path(get, path = "/metrics", tag = "system", security(("bearer" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
-async fn metrics(State(st): State<AppState>, _ip: ClientIp, parts: Parts) -> Result<impl IntoResponse, ApiError> {
+async fn metrics(
+    State(st): State<AppState>,
+    _ip: ClientIp,
+    parts: Parts,
+) -> Result<impl IntoResponse, ApiError> {
     let Some(token) = bearer(&parts) else {
-        return Err(Error::Unauthenticated("send Authorization: Bearer <operator or metrics token>").into());
+        return Err(Error::Unauthenticated(
+            "send Authorization: Bearer <operator or metrics token>",
+        )
+        .into());
     };
-    let scrape_token_ok = st.metrics_token.as_deref().is_some_and(|t| constant_eq(t, token));
+    let scrape_token_ok = st
+        .metrics_token
+        .as_deref()
+        .is_some_and(|t| constant_eq(t, token));
     if !scrape_token_ok {
         let principal = auth::principal_from_token(&st.app, token).await?;
         if principal.operator_role().is_none() {
@@ -47,9 +62,20 @@ async fn metrics(State(st): State<AppState>, _ip: ClientIp, parts: Parts) -> Res
         }
     }
     let jobs = maocloud_app::job_counts(&st.app).await.unwrap_or_default();
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render(&jobs)))
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(&jobs),
+    ))
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }

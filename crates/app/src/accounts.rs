@@ -8,10 +8,12 @@ use crate::i18n::{tf, Lang};
 use crate::{audit, notify, App, Ctx, Error, Result};
 use jiff::SignedDuration;
 use maocloud_datastore::{
-    accounts::NewAccount, Account, AccountKind, OneTimePurpose, SubscriberProfile, SubscriberSummary,
-    TermsAcceptance,
+    accounts::NewAccount, Account, AccountKind, OneTimePurpose, SubscriberProfile,
+    SubscriberSummary, TermsAcceptance,
 };
-use maocloud_types::{validate, OperatorId, OperatorRole, Page, PageRequest, Principal, SubscriberId};
+use maocloud_types::{
+    validate, OperatorId, OperatorRole, Page, PageRequest, Principal, SubscriberId,
+};
 
 /// What a person gives to subscribe.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +43,12 @@ fn blank_to_none(s: &Option<String>) -> Option<&str> {
 }
 
 /// Validates a sign-up form and builds the profile to store.
-fn check_signup(input: &SignupInput, id: SubscriberId, current_terms: &str, now: jiff::Timestamp) -> Result<(String, SubscriberProfile)> {
+fn check_signup(
+    input: &SignupInput,
+    id: SubscriberId,
+    current_terms: &str,
+    now: jiff::Timestamp,
+) -> Result<(String, SubscriberProfile)> {
     let mut c = Checker::default();
     let email = c.check("email", validate::email(&input.email));
     if let Some(e) = &email {
@@ -58,16 +65,29 @@ fn check_signup(input: &SignupInput, id: SubscriberId, current_terms: &str, now:
     };
     let (mut company_name, mut company_id, mut vat) = (None, None, None);
     if professional {
-        company_name = c.check("company_name", validate::text(blank_to_none(&input.company_name).unwrap_or(""), 200));
-        company_id = c.check("company_id", validate::siren_or_siret(blank_to_none(&input.company_id).unwrap_or("")));
-        vat = c.check("vat_number", validate::vat_number(blank_to_none(&input.vat_number).unwrap_or("")));
+        company_name = c.check(
+            "company_name",
+            validate::text(blank_to_none(&input.company_name).unwrap_or(""), 200),
+        );
+        company_id = c.check(
+            "company_id",
+            validate::siren_or_siret(blank_to_none(&input.company_id).unwrap_or("")),
+        );
+        vat = c.check(
+            "vat_number",
+            validate::vat_number(blank_to_none(&input.vat_number).unwrap_or("")),
+        );
         if let (Some(id), Some(v)) = (&company_id, &vat) {
             if v.starts_with("FR") && !id.starts_with(&v[4..]) {
                 c.fail("vat_number", "does not match the SIREN of company_id");
             }
         }
     } else {
-        for (field, v) in [("company_name", &input.company_name), ("company_id", &input.company_id), ("vat_number", &input.vat_number)] {
+        for (field, v) in [
+            ("company_name", &input.company_name),
+            ("company_id", &input.company_id),
+            ("vat_number", &input.vat_number),
+        ] {
             if blank_to_none(v).is_some() {
                 c.fail(field, "is only for professional subscribers");
             }
@@ -91,7 +111,10 @@ fn check_signup(input: &SignupInput, id: SubscriberId, current_terms: &str, now:
         None => None,
     };
     if input.accept_terms_version.trim() != current_terms {
-        c.fail("accept_terms_version", "must be the current terms version, which you must accept");
+        c.fail(
+            "accept_terms_version",
+            "must be the current terms version, which you must accept",
+        );
     }
     c.finish()?;
     let profile = SubscriberProfile {
@@ -140,25 +163,54 @@ pub async fn signup(app: &App, ip: &str, input: &SignupInput) -> Result<Subscrib
         )
         .await;
     if let Err(maocloud_datastore::Error::Conflict(_)) = created {
-        return Err(Error::Conflict { field: Some("email".into()), reason: "an account with this email already exists".into() });
+        return Err(Error::Conflict {
+            field: Some("email".into()),
+            reason: "an account with this email already exists".into(),
+        });
     }
     created?;
     tx.subscriber_profile_create(&profile).await?;
-    tx.terms_acceptance_create(id, &terms, now, &format!("signup ip={ip}")).await?;
+    tx.terms_acceptance_create(id, &terms, now, &format!("signup ip={ip}"))
+        .await?;
     let account = tx.account_fetch(id.0).await?;
     send_verification(app, &mut tx, &account).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-async fn send_verification(app: &App, tx: &mut maocloud_datastore::Tx, account: &Account) -> Result<()> {
+async fn send_verification(
+    app: &App,
+    tx: &mut maocloud_datastore::Tx,
+    account: &Account,
+) -> Result<()> {
     let now = app.now();
     let token = new_secret("mo_");
     let ttl = SignedDuration::from_hours(app.settings().verify_email_ttl_hours);
-    tx.one_time_token_create(account.id, OneTimePurpose::VerifyEmail, &secret_hash(&token), now, now + ttl).await?;
+    tx.one_time_token_create(
+        account.id,
+        OneTimePurpose::VerifyEmail,
+        &secret_hash(&token),
+        now,
+        now + ttl,
+    )
+    .await?;
     let lang = Lang::parse(&account.locale);
-    let link = format!("{}/verify-email?token={token}", app.settings().public_url.trim_end_matches('/'));
-    notify::send(app, tx, account, "email.verify.subject", &tf(lang, "email.verify.body", &[("name", &account.display_name), ("link", &link)])).await
+    let link = format!(
+        "{}/verify-email?token={token}",
+        app.settings().public_url.trim_end_matches('/')
+    );
+    notify::send(
+        app,
+        tx,
+        account,
+        "email.verify.subject",
+        &tf(
+            lang,
+            "email.verify.body",
+            &[("name", &account.display_name), ("link", &link)],
+        ),
+    )
+    .await
 }
 
 /// Sends a new verification link to the signed-in caller.
@@ -167,7 +219,10 @@ pub async fn resend_verification(app: &App, ctx: &Ctx) -> Result<()> {
     let mut tx = app.db().write().await?;
     let account = tx.account_fetch(id.0).await?;
     if account.email_verified_at.is_some() {
-        return Err(Error::Conflict { field: None, reason: "your email address is already verified".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "your email address is already verified".into(),
+        });
     }
     send_verification(app, &mut tx, &account).await?;
     tx.commit().await?;
@@ -200,13 +255,45 @@ pub async fn password_reset_request(app: &App, email: &str) -> Result<()> {
         Ok(_) | Err(maocloud_datastore::Error::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
+    // At most 3 reset emails an hour per account: the form cannot be used to flood a mailbox.
+    if tx
+        .one_time_token_count_since(
+            account.id,
+            OneTimePurpose::ResetPassword,
+            now - SignedDuration::from_hours(1),
+        )
+        .await?
+        >= 3
+    {
+        return Err(Error::TooManyRequests {
+            retry_after_secs: 3600,
+        });
+    }
     let token = new_secret("mo_");
     let ttl = SignedDuration::from_mins(app.settings().reset_password_ttl_minutes);
-    tx.one_time_token_create(account.id, OneTimePurpose::ResetPassword, &secret_hash(&token), now, now + ttl).await?;
+    tx.one_time_token_create(
+        account.id,
+        OneTimePurpose::ResetPassword,
+        &secret_hash(&token),
+        now,
+        now + ttl,
+    )
+    .await?;
     let lang = Lang::parse(&account.locale);
-    let link = format!("{}/reset-password?token={token}", app.settings().public_url.trim_end_matches('/'));
+    let link = format!(
+        "{}/reset-password?token={token}",
+        app.settings().public_url.trim_end_matches('/')
+    );
     let minutes = app.settings().reset_password_ttl_minutes.to_string();
-    let body = tf(lang, "email.reset.body", &[("name", &account.display_name), ("link", &link), ("minutes", &minutes)]);
+    let body = tf(
+        lang,
+        "email.reset.body",
+        &[
+            ("name", &account.display_name),
+            ("link", &link),
+            ("minutes", &minutes),
+        ],
+    );
     notify::send(app, &mut tx, &account, "email.reset.subject", &body).await?;
     tx.commit().await?;
     Ok(())
@@ -230,7 +317,18 @@ pub async fn password_reset_complete(app: &App, token: &str, new_password: &str)
     // Following the link proves the mailbox too.
     tx.account_set_email_verified(id, now).await?;
     let lang = Lang::parse(&account.locale);
-    notify::send(app, &mut tx, &account, "email.password_changed.subject", &tf(lang, "email.password_changed.body", &[("name", &account.display_name)])).await?;
+    notify::send(
+        app,
+        &mut tx,
+        &account,
+        "email.password_changed.subject",
+        &tf(
+            lang,
+            "email.password_changed.body",
+            &[("name", &account.display_name)],
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -243,7 +341,15 @@ pub struct NewOperator {
 }
 
 /// Creates an operator. From the CLI (system) always; through the API only by an admin.
-pub async fn operator_create(app: &App, ctx: &Ctx, email: &str, role: OperatorRole, password: &str, name: &str, with_totp: bool) -> Result<NewOperator> {
+pub async fn operator_create(
+    app: &App,
+    ctx: &Ctx,
+    email: &str,
+    role: OperatorRole,
+    password: &str,
+    name: &str,
+    with_totp: bool,
+) -> Result<NewOperator> {
     if !matches!(ctx.principal, Principal::System) {
         ctx.require_operator(&[OperatorRole::Admin])?;
     }
@@ -261,12 +367,24 @@ pub async fn operator_create(app: &App, ctx: &Ctx, email: &str, role: OperatorRo
     let mut tx = app.db().write().await?;
     let created = tx
         .account_create(
-            &NewAccount { id: id.0, kind: AccountKind::Operator, email: &email, password_hash: &hash, role: Some(role), display_name: &name, locale: "fr", email_verified: true },
+            &NewAccount {
+                id: id.0,
+                kind: AccountKind::Operator,
+                email: &email,
+                password_hash: &hash,
+                role: Some(role),
+                display_name: &name,
+                locale: "fr",
+                email_verified: true,
+            },
             now,
         )
         .await;
     if let Err(maocloud_datastore::Error::Conflict(_)) = created {
-        return Err(Error::Conflict { field: Some("email".into()), reason: "an account with this email already exists".into() });
+        return Err(Error::Conflict {
+            field: Some("email".into()),
+            reason: "an account with this email already exists".into(),
+        });
     }
     created?;
     let (mut totp_secret, mut totp_uri) = (None, None);
@@ -276,9 +394,22 @@ pub async fn operator_create(app: &App, ctx: &Ctx, email: &str, role: OperatorRo
         totp_secret = Some(secret);
         totp_uri = Some(uri);
     }
-    audit::record(&mut tx, ctx, now, "operator.create", Some(&id.to_string()), None, serde_json::json!({"email": email, "role": role.as_str()})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "operator.create",
+        Some(&id.to_string()),
+        None,
+        serde_json::json!({"email": email, "role": role.as_str()}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(NewOperator { id, totp_secret, totp_uri })
+    Ok(NewOperator {
+        id,
+        totp_secret,
+        totp_uri,
+    })
 }
 
 /// The signed-in caller as they see themselves.
@@ -310,7 +441,12 @@ pub async fn me(app: &App, ctx: &Ctx) -> Result<Me> {
         }
         _ => (None, 0, None),
     };
-    Ok(Me { account, profile, unread_messages: unread, invoice_delivery: delivery })
+    Ok(Me {
+        account,
+        profile,
+        unread_messages: unread,
+        invoice_delivery: delivery,
+    })
 }
 
 /// Sets the caller's language (`fr` or `en`).
@@ -343,10 +479,14 @@ pub async fn totp_begin(app: &App, ctx: &Ctx) -> Result<(String, String)> {
     let mut tx = app.db().write().await?;
     let account = tx.account_fetch(id).await?;
     if account.totp_enabled {
-        return Err(Error::Conflict { field: None, reason: "TOTP is already enabled; disable it first".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "TOTP is already enabled; disable it first".into(),
+        });
     }
     let (secret, uri) = auth::totp_new_secret(&account.email);
-    tx.account_set_totp(id, Some(&secret), false, app.now()).await?;
+    tx.account_set_totp(id, Some(&secret), false, app.now())
+        .await?;
     tx.commit().await?;
     Ok((secret, uri))
 }
@@ -356,16 +496,23 @@ pub async fn totp_confirm(app: &App, ctx: &Ctx, code: &str) -> Result<()> {
     let id = own_account(ctx)?;
     let account = { app.db().read().await?.account_fetch(id).await? };
     if account.totp_enabled {
-        return Err(Error::Conflict { field: None, reason: "TOTP is already enabled".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "TOTP is already enabled".into(),
+        });
     }
     if account.totp_secret.is_none() {
-        return Err(Error::Conflict { field: None, reason: "start TOTP enrolment first".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "start TOTP enrolment first".into(),
+        });
     }
     if !auth::totp_verify(app, &account, code).await? {
         return Err(Error::invalid("code", "is not the current code"));
     }
     let mut tx = app.db().write().await?;
-    tx.account_set_totp(id, account.totp_secret.as_deref(), true, app.now()).await?;
+    tx.account_set_totp(id, account.totp_secret.as_deref(), true, app.now())
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -373,12 +520,16 @@ pub async fn totp_confirm(app: &App, ctx: &Ctx, code: &str) -> Result<()> {
 /// Turns TOTP off (with a current code). Operators cannot while it is required of them.
 pub async fn totp_disable(app: &App, ctx: &Ctx, code: &str) -> Result<()> {
     let id = own_account(ctx)?;
-    if matches!(ctx.principal, Principal::Operator { .. }) && app.settings().operator_totp_required {
+    if matches!(ctx.principal, Principal::Operator { .. }) && app.settings().operator_totp_required
+    {
         return Err(Error::Forbidden("operators must keep TOTP enabled"));
     }
     let account = { app.db().read().await?.account_fetch(id).await? };
     if !account.totp_enabled {
-        return Err(Error::Conflict { field: None, reason: "TOTP is not enabled".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "TOTP is not enabled".into(),
+        });
     }
     if !auth::totp_verify(app, &account, code).await? {
         return Err(Error::invalid("code", "is not the current code"));
@@ -390,13 +541,33 @@ pub async fn totp_disable(app: &App, ctx: &Ctx, code: &str) -> Result<()> {
 }
 
 /// Subscribers for the back office (any operator role); the listing is audited.
-pub async fn subscriber_list(app: &App, ctx: &Ctx, search: Option<&str>, page: &PageRequest) -> Result<Page<SubscriberSummary>> {
-    ctx.require_operator(&[OperatorRole::Billing, OperatorRole::Support, OperatorRole::Abuse])?;
+pub async fn subscriber_list(
+    app: &App,
+    ctx: &Ctx,
+    search: Option<&str>,
+    page: &PageRequest,
+) -> Result<Page<SubscriberSummary>> {
+    ctx.require_operator(&[
+        OperatorRole::Billing,
+        OperatorRole::Support,
+        OperatorRole::Abuse,
+    ])?;
     let mut tx = app.db().write().await?;
     let rows = tx.subscriber_list(&ctx.scope(), search, page).await?;
-    audit::record(&mut tx, ctx, app.now(), "subscriber.list", None, None, serde_json::json!({"search": search, "count": rows.len()})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "subscriber.list",
+        None,
+        None,
+        serde_json::json!({"search": search, "count": rows.len()}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Page::from_rows(rows, page.effective_limit(), |s| s.id.to_string()))
+    Ok(Page::from_rows(rows, page.effective_limit(), |s| {
+        s.id.to_string()
+    }))
 }
 
 /// One subscriber's file for the back office; the read is audited against that subscriber.
@@ -408,13 +579,30 @@ pub struct SubscriberDetail {
 }
 
 pub async fn subscriber_get(app: &App, ctx: &Ctx, id: SubscriberId) -> Result<SubscriberDetail> {
-    ctx.require_operator(&[OperatorRole::Billing, OperatorRole::Support, OperatorRole::Abuse])?;
+    ctx.require_operator(&[
+        OperatorRole::Billing,
+        OperatorRole::Support,
+        OperatorRole::Abuse,
+    ])?;
     let scope = ctx.scope();
     let mut tx = app.db().write().await?;
     let profile = tx.subscriber_profile_fetch(&scope, id).await?;
     let account = tx.account_fetch(id.0).await?;
     let terms = tx.terms_acceptance_list(&scope, id).await?;
-    audit::record(&mut tx, ctx, app.now(), "subscriber.read", Some(&id.to_string()), Some(id), serde_json::json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "subscriber.read",
+        Some(&id.to_string()),
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(SubscriberDetail { account, profile, terms })
+    Ok(SubscriberDetail {
+        account,
+        profile,
+        terms,
+    })
 }

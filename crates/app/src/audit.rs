@@ -22,14 +22,29 @@ pub async fn record(
         }
         other => serde_json::json!({ "ip": ctx.ip, "detail": other }),
     };
-    tx.audit_append(now, &ctx.principal.label(), action, target, subscriber, &detail).await?;
+    tx.audit_append(
+        now,
+        &ctx.principal.label(),
+        action,
+        target,
+        subscriber,
+        &detail,
+    )
+    .await?;
     Ok(())
 }
 
 /// The audit log, newest first; admins only.
-pub async fn list(app: &crate::App, ctx: &Ctx, subscriber: Option<SubscriberId>, page: &PageRequest) -> Result<Page<AuditEntry>> {
+pub async fn list(
+    app: &crate::App,
+    ctx: &Ctx,
+    subscriber: Option<SubscriberId>,
+    page: &PageRequest,
+) -> Result<Page<AuditEntry>> {
     ctx.require_operator(&[OperatorRole::Admin])?;
     let mut tx = app.db().read().await?;
     let rows = tx.audit_list(subscriber, page).await?;
-    Ok(Page::from_rows(rows, page.effective_limit(), |e| e.id.to_string()))
+    Ok(Page::from_rows(rows, page.effective_limit(), |e| {
+        e.id.to_string()
+    }))
 }

@@ -3,7 +3,9 @@
 //! only their SHA-256 is stored.
 
 use crate::{App, Ctx, Error, Result};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::Engine;
 use jiff::{SignedDuration, Timestamp};
@@ -20,7 +22,9 @@ pub async fn hash_password(pw: &str) -> Result<String> {
     let pw = pw.to_owned();
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(pw.as_bytes(), &salt).map(|h| h.to_string())
+        Argon2::default()
+            .hash_password(pw.as_bytes(), &salt)
+            .map(|h| h.to_string())
     })
     .await
     .map_err(Error::internal)?
@@ -30,7 +34,9 @@ pub async fn hash_password(pw: &str) -> Result<String> {
 async fn verify_password(pw: &str, hash: &str) -> bool {
     let (pw, hash) = (pw.to_owned(), hash.to_owned());
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok()).unwrap_or(false)
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(pw.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
     })
     .await
     .unwrap_or(false)
@@ -40,7 +46,10 @@ async fn verify_password(pw: &str, hash: &str) -> bool {
 pub fn new_secret(prefix: &str) -> String {
     let mut b = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut b);
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    )
 }
 
 /// What is stored in place of a secret.
@@ -52,13 +61,18 @@ pub fn secret_hash(secret: &str) -> String {
 /// The principal an account acts as.
 pub fn principal_of(a: &Account) -> Principal {
     match (a.kind, a.role) {
-        (AccountKind::Operator, Some(role)) => Principal::Operator { id: OperatorId(a.id), role },
+        (AccountKind::Operator, Some(role)) => Principal::Operator {
+            id: OperatorId(a.id),
+            role,
+        },
         _ => Principal::Subscriber(SubscriberId(a.id)),
     }
 }
 
 fn totp_for(secret_b32: &str) -> Result<TOTP> {
-    let bytes = Secret::Encoded(secret_b32.to_string()).to_bytes().map_err(|_| Error::internal("stored TOTP secret is not base32"))?;
+    let bytes = Secret::Encoded(secret_b32.to_string())
+        .to_bytes()
+        .map_err(|_| Error::internal("stored TOTP secret is not base32"))?;
     TOTP::new(Algorithm::SHA1, 6, 1, 30, bytes).map_err(Error::internal)
 }
 
@@ -67,11 +81,13 @@ pub fn totp_new_secret(email: &str) -> (String, String) {
     let mut b = [0u8; 20];
     rand::thread_rng().fill_bytes(&mut b);
     let secret = Secret::Raw(b.to_vec()).to_encoded().to_string();
-    let uri = format!(
-        "otpauth://totp/Maocloud:{}?secret={secret}&issuer=Maocloud&algorithm=SHA1&digits=6&period=30",
-        email.replace('@', "%40")
-    );
+    let uri = totp_uri(email, &secret);
     (secret, uri)
+}
+
+/// The `otpauth://` URI of a secret, for authenticator apps.
+pub fn totp_uri(email: &str, secret: &str) -> String {
+    format!("otpauth://totp/Maocloud:{}?secret={secret}&issuer=Maocloud&algorithm=SHA1&digits=6&period=30", email.replace('@', "%40"))
 }
 
 /// The current code of a TOTP secret at `now` (for tests and the CLI's enrolment check).
@@ -94,8 +110,12 @@ fn totp_match(secret_b32: &str, code: &str, now: Timestamp) -> Result<Option<i64
 
 /// Verifies a TOTP code for an account and burns its step so it cannot be replayed.
 pub(crate) async fn totp_verify(app: &App, account: &Account, code: &str) -> Result<bool> {
-    let Some(secret) = &account.totp_secret else { return Ok(false) };
-    let Some(step) = totp_match(secret, code, app.now())? else { return Ok(false) };
+    let Some(secret) = &account.totp_secret else {
+        return Ok(false);
+    };
+    let Some(step) = totp_match(secret, code, app.now())? else {
+        return Ok(false);
+    };
     let mut tx = app.db().write().await?;
     let fresh = tx.account_use_totp_step(account.id, step).await?;
     tx.commit().await?;
@@ -110,14 +130,17 @@ async fn throttle(app: &App, email: &str, ip: &str) -> Result<()> {
     let mut tx = app.db().read().await?;
     let (by_email, by_ip) = tx.login_failures_since(email, ip, since).await?;
     if by_email >= s.throttle_per_account || by_ip >= s.throttle_per_ip {
-        return Err(Error::TooManyRequests { retry_after_secs: window.as_secs() as u64 });
+        return Err(Error::TooManyRequests {
+            retry_after_secs: window.as_secs() as u64,
+        });
     }
     Ok(())
 }
 
 async fn record_attempt(app: &App, email: &str, ip: &str, success: bool) -> Result<()> {
     let mut tx = app.db().write().await?;
-    tx.login_attempt_record(email, ip, success, app.now()).await?;
+    tx.login_attempt_record(email, ip, success, app.now())
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -132,7 +155,13 @@ pub enum PasswordCheck {
 
 /// Checks email and password (throttled, constant work for unknown emails). A TOTP code given
 /// here completes the sign-in in one step, as the API does.
-pub async fn check_password(app: &App, ip: &str, email: &str, password: &str, totp: Option<&str>) -> Result<PasswordCheck> {
+pub async fn check_password(
+    app: &App,
+    ip: &str,
+    email: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> Result<PasswordCheck> {
     let email = email.trim().to_lowercase();
     throttle(app, &email, ip).await?;
     let account = {
@@ -203,7 +232,10 @@ pub async fn token_sign_in(
 ) -> Result<IssuedToken> {
     match check_password(app, ip, email, password, totp).await? {
         PasswordCheck::Complete(account) => {
-            let ctx = Ctx { principal: principal_of(&account), ip: ip.into() };
+            let ctx = Ctx {
+                principal: principal_of(&account),
+                ip: ip.into(),
+            };
             token_create(app, &ctx, name.unwrap_or("sign-in"), expires_in_days).await
         }
         PasswordCheck::NeedsTotp(_) => Err(Error::invalid("totp", "is required for this account")),
@@ -219,7 +251,12 @@ fn account_id(ctx: &Ctx) -> Result<uuid::Uuid> {
 }
 
 /// Creates an API token for the caller.
-pub async fn token_create(app: &App, ctx: &Ctx, name: &str, expires_in_days: Option<i64>) -> Result<IssuedToken> {
+pub async fn token_create(
+    app: &App,
+    ctx: &Ctx,
+    name: &str,
+    expires_in_days: Option<i64>,
+) -> Result<IssuedToken> {
     let owner = account_id(ctx)?;
     let mut c = crate::error::Checker::default();
     let name = c.check("name", maocloud_types::validate::text(name, 100));
@@ -243,7 +280,16 @@ pub async fn token_create(app: &App, ctx: &Ctx, name: &str, expires_in_days: Opt
     let mut tx = app.db().write().await?;
     tx.api_token_create(&info, &secret_hash(&token)).await?;
     if let Principal::Operator { .. } = ctx.principal {
-        crate::audit::record(&mut tx, ctx, now, "token.create", Some(&info.id.to_string()), None, serde_json::json!({"name": info.name})).await?;
+        crate::audit::record(
+            &mut tx,
+            ctx,
+            now,
+            "token.create",
+            Some(&info.id.to_string()),
+            None,
+            serde_json::json!({"name": info.name}),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(IssuedToken { token, info })
@@ -268,17 +314,24 @@ pub async fn token_revoke(app: &App, ctx: &Ctx, id: ApiTokenId) -> Result<()> {
 pub async fn principal_from_token(app: &App, token: &str) -> Result<Principal> {
     let now = app.now();
     let mut tx = app.db().read().await?;
-    let t = tx.api_token_by_hash(&secret_hash(token), now).await.map_err(|e| match e {
-        maocloud_datastore::Error::NotFound => Error::Unauthenticated("invalid, expired or revoked token"),
-        other => other.into(),
-    })?;
+    let t = tx
+        .api_token_by_hash(&secret_hash(token), now)
+        .await
+        .map_err(|e| match e {
+            maocloud_datastore::Error::NotFound => {
+                Error::Unauthenticated("invalid, expired or revoked token")
+            }
+            other => other.into(),
+        })?;
     let account = tx.account_fetch(t.account_id).await?;
     drop(tx);
     if account.disabled_at.is_some() {
         return Err(Error::Unauthenticated("invalid, expired or revoked token"));
     }
     // Recording use costs a write: do it at most once a minute per token.
-    if t.last_used_at.is_none_or(|at| now.duration_since(at) > SignedDuration::from_mins(1)) {
+    if t.last_used_at
+        .is_none_or(|at| now.duration_since(at) > SignedDuration::from_mins(1))
+    {
         let mut tx = app.db().write().await?;
         tx.api_token_touch(t.id, now).await?;
         tx.commit().await?;
@@ -315,19 +368,32 @@ pub async fn session_open(app: &App, account: &Account, mfa_pending: bool) -> Re
 /// The live session behind a cookie, with its account.
 pub async fn session_resolve(app: &App, cookie: &str) -> Result<(Session, Account)> {
     let mut tx = app.db().read().await?;
-    let s = tx.session_by_hash(&secret_hash(cookie), app.now()).await.map_err(|e| match e {
-        maocloud_datastore::Error::NotFound => Error::Unauthenticated("your session has ended; sign in again"),
-        other => other.into(),
-    })?;
+    let s = tx
+        .session_by_hash(&secret_hash(cookie), app.now())
+        .await
+        .map_err(|e| match e {
+            maocloud_datastore::Error::NotFound => {
+                Error::Unauthenticated("your session has ended; sign in again")
+            }
+            other => other.into(),
+        })?;
     let a = tx.account_fetch(s.account_id).await?;
     if a.disabled_at.is_some() {
-        return Err(Error::Unauthenticated("your session has ended; sign in again"));
+        return Err(Error::Unauthenticated(
+            "your session has ended; sign in again",
+        ));
     }
     Ok((s, a))
 }
 
 /// Completes a session's pending TOTP step.
-pub async fn session_complete_totp(app: &App, ip: &str, session: &Session, account: &Account, code: &str) -> Result<()> {
+pub async fn session_complete_totp(
+    app: &App,
+    ip: &str,
+    session: &Session,
+    account: &Account,
+    code: &str,
+) -> Result<()> {
     throttle(app, &account.email, ip).await?;
     if !totp_verify(app, account, code).await? {
         record_attempt(app, &account.email, ip, false).await?;

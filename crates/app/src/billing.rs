@@ -13,20 +13,26 @@ use jiff::civil::Date;
 use maocloud_billing::calendar::{month_end, month_start, next_month, paris_date, Period};
 use maocloud_billing::invoice::{self as compose, Draft, Item, Usage};
 use maocloud_billing::{Inclusions, OfferTerms};
-pub use maocloud_datastore::billing::{InvoiceRecord, Offer, Outstanding, Payment, PrintItem, Subscription};
 use maocloud_datastore::billing::OfferChange;
+pub use maocloud_datastore::billing::{
+    InvoiceRecord, Offer, Outstanding, Payment, PrintItem, Subscription,
+};
 use maocloud_datastore::{Scope, Tx};
-use maocloud_types::{Cents, InvoiceId, OfferId, OperatorRole, PaymentId, Principal, SubscriberId, SubscriptionId};
+use maocloud_types::{
+    Cents, InvoiceId, OfferId, OperatorRole, PaymentId, Principal, SubscriberId, SubscriptionId,
+};
 use serde_json::json;
 
 const BILLING_ROLES: &[OperatorRole] = &[OperatorRole::Billing];
 
 fn terms_of(v: &serde_json::Value) -> Result<OfferTerms> {
-    serde_json::from_value(v.clone()).map_err(|e| Error::internal(format!("stored offer terms unreadable: {e}")))
+    serde_json::from_value(v.clone())
+        .map_err(|e| Error::internal(format!("stored offer terms unreadable: {e}")))
 }
 
 fn date(s: &str) -> Result<Date> {
-    s.parse().map_err(|e| Error::internal(format!("stored date unreadable: {s}: {e}")))
+    s.parse()
+        .map_err(|e| Error::internal(format!("stored date unreadable: {s}: {e}")))
 }
 
 /// What an operator gives to create an offer.
@@ -43,10 +49,18 @@ pub async fn offer_create(app: &App, ctx: &Ctx, input: OfferInput) -> Result<Off
     ctx.require_operator(BILLING_ROLES)?;
     let mut c = Checker::default();
     let code = input.code.trim().to_lowercase();
-    if code.is_empty() || code.len() > 40 || !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-') {
+    if code.is_empty()
+        || code.len() > 40
+        || !code
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+    {
         c.fail("code", "must be 1 to 40 letters, digits or dashes");
     }
-    c.check("description", maocloud_types::validate::text(&input.description, 2000));
+    c.check(
+        "description",
+        maocloud_types::validate::text(&input.description, 2000),
+    );
     if let Err(e) = input.terms.validate() {
         c.fail(e.field, e.reason);
     }
@@ -64,11 +78,23 @@ pub async fn offer_create(app: &App, ctx: &Ctx, input: OfferInput) -> Result<Off
     let mut tx = app.db().write().await?;
     match tx.offer_create(&offer).await {
         Err(maocloud_datastore::Error::Conflict(_)) => {
-            return Err(Error::Conflict { field: Some("code".into()), reason: "an offer with this code already exists".into() })
+            return Err(Error::Conflict {
+                field: Some("code".into()),
+                reason: "an offer with this code already exists".into(),
+            })
         }
         other => other?,
     }
-    audit::record(&mut tx, ctx, app.now(), "offer.create", Some(&offer.id.to_string()), None, json!({"code": offer.code})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "offer.create",
+        Some(&offer.id.to_string()),
+        None,
+        json!({"code": offer.code}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(offer)
 }
@@ -78,7 +104,16 @@ pub async fn offer_retire(app: &App, ctx: &Ctx, id: OfferId) -> Result<()> {
     ctx.require_operator(BILLING_ROLES)?;
     let mut tx = app.db().write().await?;
     tx.offer_retire(id, app.now()).await?;
-    audit::record(&mut tx, ctx, app.now(), "offer.retire", Some(&id.to_string()), None, json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "offer.retire",
+        Some(&id.to_string()),
+        None,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -88,7 +123,10 @@ pub async fn offer_retire(app: &App, ctx: &Ctx, id: OfferId) -> Result<()> {
 pub async fn offer_list(app: &App, include_retired: bool) -> Result<Vec<(Offer, OfferTerms)>> {
     let mut tx = app.db().read().await?;
     let offers = tx.offer_list(include_retired).await?;
-    offers.into_iter().map(|o| Ok((terms_of(&o.terms)?, o)).map(|(t, o)| (o, t))).collect()
+    offers
+        .into_iter()
+        .map(|o| Ok((terms_of(&o.terms)?, o)).map(|(t, o)| (o, t)))
+        .collect()
 }
 
 /// What the subscriber's current resources use, for the fit check. Nothing is
@@ -122,28 +160,52 @@ pub struct SubscriptionView {
 }
 
 fn view(sub: Subscription) -> Result<SubscriptionView> {
-    Ok(SubscriptionView { terms: terms_of(&sub.terms)?, sub })
+    Ok(SubscriptionView {
+        terms: terms_of(&sub.terms)?,
+        sub,
+    })
 }
 
 /// the signed-in subscriber subscribes to an active offer. The first period, from today
 /// to the end of the month, is invoiced at once, pro rata by the day, in advance (R-6.1a).
-pub async fn subscribe(app: &App, ctx: &Ctx, offer_id: OfferId) -> Result<(SubscriptionView, Option<InvoiceRecord>)> {
+pub async fn subscribe(
+    app: &App,
+    ctx: &Ctx,
+    offer_id: OfferId,
+) -> Result<(SubscriptionView, Option<InvoiceRecord>)> {
     let me = ctx.require_subscriber()?;
     let now = app.now();
     let today = paris_date(now);
     let mut tx = app.db().write().await?;
     let offer = match tx.offer_fetch(offer_id).await {
         Ok(o) if o.status == "active" => o,
-        Ok(_) | Err(maocloud_datastore::Error::NotFound) => return Err(Error::invalid("offer_id", "is not an offer of the current price list")),
+        Ok(_) | Err(maocloud_datastore::Error::NotFound) => {
+            return Err(Error::invalid(
+                "offer_id",
+                "is not an offer of the current price list",
+            ))
+        }
         Err(e) => return Err(e.into()),
     };
     let terms = terms_of(&offer.terms)?;
     let existing = tx.subscription_list(&ctx.scope(), me).await?;
-    if !offer.multiple_allowed && existing.iter().any(|s| s.status == "active" && s.offer_id == offer.id) {
-        return Err(Error::Conflict { field: Some("offer_id".into()), reason: "you already subscribe to this offer, which allows only one subscription".into() });
+    if !offer.multiple_allowed
+        && existing
+            .iter()
+            .any(|s| s.status == "active" && s.offer_id == offer.id)
+    {
+        return Err(Error::Conflict {
+            field: Some("offer_id".into()),
+            reason: "you already subscribe to this offer, which allows only one subscription"
+                .into(),
+        });
     }
     let commitment_end = (terms.commitment_months > 0).then(|| {
-        today.checked_add(jiff::Span::new().months(terms.commitment_months)).and_then(|d| d.yesterday()).expect("dates stay in range").to_string()
+        today
+            .checked_add(jiff::Span::new().months(terms.commitment_months))
+            .and_then(|d| d.yesterday())
+            .expect("dates stay in range")
+            .to_string()
     });
     let sub = Subscription {
         id: SubscriptionId::new(),
@@ -161,18 +223,39 @@ pub async fn subscribe(app: &App, ctx: &Ctx, offer_id: OfferId) -> Result<(Subsc
     let invoice = issue_for_subscription(app, &mut tx, &sub, today).await?;
     tx.commit().await?;
     let fresh = view(sub)?;
-    Ok((SubscriptionView { sub: Subscription { billed_until: month_end(today).to_string(), ..fresh.sub }, terms: fresh.terms }, invoice))
+    Ok((
+        SubscriptionView {
+            sub: Subscription {
+                billed_until: month_end(today).to_string(),
+                ..fresh.sub
+            },
+            terms: fresh.terms,
+        },
+        invoice,
+    ))
 }
 
-pub async fn subscription_list(app: &App, ctx: &Ctx, subscriber: SubscriberId) -> Result<Vec<SubscriptionView>> {
+pub async fn subscription_list(
+    app: &App,
+    ctx: &Ctx,
+    subscriber: SubscriberId,
+) -> Result<Vec<SubscriptionView>> {
     if ctx.principal.operator_role().is_some() {
         ctx.require_operator(&[OperatorRole::Billing, OperatorRole::Support])?;
     }
     let mut tx = app.db().read().await?;
-    tx.subscription_list(&ctx.scope(), subscriber).await?.into_iter().map(view).collect()
+    tx.subscription_list(&ctx.scope(), subscriber)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect()
 }
 
-pub async fn subscription_get(app: &App, ctx: &Ctx, id: SubscriptionId) -> Result<SubscriptionView> {
+pub async fn subscription_get(
+    app: &App,
+    ctx: &Ctx,
+    id: SubscriptionId,
+) -> Result<SubscriptionView> {
     if ctx.principal.operator_role().is_some() {
         ctx.require_operator(&[OperatorRole::Billing, OperatorRole::Support])?;
     }
@@ -183,7 +266,12 @@ pub async fn subscription_get(app: &App, ctx: &Ctx, id: SubscriptionId) -> Resul
 /// moves a subscription to another offer from today, at no fee. Refused with the reason,
 /// changing nothing, when the current resources do not fit the new offer. The new price applies
 /// from today pro rata (settled on the next invoice); the commitment end date does not move.
-pub async fn change_offer(app: &App, ctx: &Ctx, id: SubscriptionId, to: OfferId) -> Result<SubscriptionView> {
+pub async fn change_offer(
+    app: &App,
+    ctx: &Ctx,
+    id: SubscriptionId,
+    to: OfferId,
+) -> Result<SubscriptionView> {
     let me = ctx.require_subscriber()?;
     let now = app.now();
     let today = paris_date(now);
@@ -191,19 +279,33 @@ pub async fn change_offer(app: &App, ctx: &Ctx, id: SubscriptionId, to: OfferId)
     let mut tx = app.db().write().await?;
     let sub = tx.subscription_fetch(&ctx.scope(), id).await?;
     if sub.status != "active" {
-        return Err(Error::Conflict { field: None, reason: "this subscription has ended".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "this subscription has ended".into(),
+        });
     }
     let offer = match tx.offer_fetch(to).await {
         Ok(o) if o.status == "active" => o,
-        Ok(_) | Err(maocloud_datastore::Error::NotFound) => return Err(Error::invalid("offer_id", "is not an offer of the current price list")),
+        Ok(_) | Err(maocloud_datastore::Error::NotFound) => {
+            return Err(Error::invalid(
+                "offer_id",
+                "is not an offer of the current price list",
+            ))
+        }
         Err(e) => return Err(e.into()),
     };
     if offer.id == sub.offer_id {
-        return Err(Error::invalid("offer_id", "is already the offer of this subscription"));
+        return Err(Error::invalid(
+            "offer_id",
+            "is already the offer of this subscription",
+        ));
     }
     let new_terms = terms_of(&offer.terms)?;
     if let Err(what) = new_terms.fits(&in_use) {
-        return Err(Error::Conflict { field: Some("offer_id".into()), reason: format!("your current resources do not fit this offer ({what})") });
+        return Err(Error::Conflict {
+            field: Some("offer_id".into()),
+            reason: format!("your current resources do not fit this offer ({what})"),
+        });
     }
     let change = OfferChange {
         id: uuid::Uuid::now_v7().to_string(),
@@ -212,14 +314,28 @@ pub async fn change_offer(app: &App, ctx: &Ctx, id: SubscriptionId, to: OfferId)
         to_terms: offer.terms.clone(),
         effective_date: today.to_string(),
     };
-    tx.offer_change_create(&change, me, sub.offer_id, offer.id, now).await?;
-    tx.subscription_change_offer(sub.id, offer.id, &offer.terms).await?;
+    tx.offer_change_create(&change, me, sub.offer_id, offer.id, now)
+        .await?;
+    tx.subscription_change_offer(sub.id, offer.id, &offer.terms)
+        .await?;
     let account = tx.account_fetch(me.0).await?;
     let lang = Lang::parse(&account.locale);
-    let body = tf(lang, "email.offer_changed.body", &[("name", &account.display_name), ("offer", &new_terms.name), ("date", &today.to_string())]);
+    let body = tf(
+        lang,
+        "email.offer_changed.body",
+        &[
+            ("name", &account.display_name),
+            ("offer", &new_terms.name),
+            ("date", &today.to_string()),
+        ],
+    );
     notify::send(app, &mut tx, &account, "email.offer_changed.subject", &body).await?;
     tx.commit().await?;
-    view(Subscription { offer_id: offer.id, terms: offer.terms, ..sub })
+    view(Subscription {
+        offer_id: offer.id,
+        terms: offer.terms,
+        ..sub
+    })
 }
 
 /// The wording of a line, in French (the invoice's language, fixed at issue).
@@ -258,7 +374,10 @@ fn lines_json(d: &Draft) -> serde_json::Value {
 
 fn vat_json(d: &Draft) -> serde_json::Value {
     serde_json::Value::Array(
-        d.vat_breakdown().iter().map(|v| json!({"rate_bp": v.rate_bp, "base_cents": v.base.0, "vat_cents": v.vat.0})).collect(),
+        d.vat_breakdown()
+            .iter()
+            .map(|v| json!({"rate_bp": v.rate_bp, "base_cents": v.base.0, "vat_cents": v.vat.0}))
+            .collect(),
     )
 }
 
@@ -298,7 +417,15 @@ async fn issue(
     note: Option<String>,
 ) -> Result<InvoiceRecord> {
     let (prefix, due) = match kind {
-        "invoice" => ("F", Some(issue_date.checked_add(jiff::Span::new().days(app.settings().invoice_due_days)).expect("in range").to_string())),
+        "invoice" => (
+            "F",
+            Some(
+                issue_date
+                    .checked_add(jiff::Span::new().days(app.settings().invoice_due_days))
+                    .expect("in range")
+                    .to_string(),
+            ),
+        ),
         _ => ("A", None),
     };
     let series = format!("{prefix}{}", issue_date.year());
@@ -330,14 +457,22 @@ async fn issue(
         "invoice" => ("email.invoice.subject", "email.invoice.body"),
         _ => ("email.credit_note.subject", "email.credit_note.body"),
     };
-    let link = format!("{}/account/invoices/{}", app.settings().public_url.trim_end_matches('/'), record.id);
-    let body = tf(lang, body_key, &[
-        ("name", &account.display_name),
-        ("number", &record.number),
-        ("amount", &record.total_incl.to_string()),
-        ("due", record.due_date.as_deref().unwrap_or("-")),
-        ("link", &link),
-    ]);
+    let link = format!(
+        "{}/account/invoices/{}",
+        app.settings().public_url.trim_end_matches('/'),
+        record.id
+    );
+    let body = tf(
+        lang,
+        body_key,
+        &[
+            ("name", &account.display_name),
+            ("number", &record.number),
+            ("amount", &record.total_incl.to_string()),
+            ("due", record.due_date.as_deref().unwrap_or("-")),
+            ("link", &link),
+        ],
+    );
     notify::send(app, tx, &account, subject, &body).await?;
     if tx.invoice_delivery_fetch(subscriber).await? == "paper" {
         tx.print_queue_add(record.id, subscriber, app.now()).await?;
@@ -347,7 +482,10 @@ async fn issue(
 
 async fn usage_of(tx: &mut Tx, subscriber: SubscriberId, month: Period) -> Result<Usage> {
     let mut u = Usage::default();
-    for (metric, total) in tx.usage_totals(subscriber, &month.start.to_string(), &month.end.to_string()).await? {
+    for (metric, total) in tx
+        .usage_totals(subscriber, &month.start.to_string(), &month.end.to_string())
+        .await?
+    {
         match metric.as_str() {
             "storage_byte_hours" => u.storage_byte_hours = i128::from(total),
             "egress_bytes" => u.egress_bytes = i128::from(total),
@@ -361,7 +499,12 @@ async fn usage_of(tx: &mut Tx, subscriber: SubscriberId, month: Period) -> Resul
 /// Bills one subscription up to the end of the month of `on`: advance fees for each month not
 /// yet billed, arrears for each month whose usage is not yet billed, adjustments for offer
 /// changes inside periods already billed. Returns `None` when there is nothing to bill.
-async fn issue_for_subscription(app: &App, tx: &mut Tx, sub: &Subscription, on: Date) -> Result<Option<InvoiceRecord>> {
+async fn issue_for_subscription(
+    app: &App,
+    tx: &mut Tx,
+    sub: &Subscription,
+    on: Date,
+) -> Result<Option<InvoiceRecord>> {
     let billed_until = date(&sub.billed_until)?;
     let target = month_end(on);
     if billed_until >= target {
@@ -371,41 +514,79 @@ async fn issue_for_subscription(app: &App, tx: &mut Tx, sub: &Subscription, on: 
     let start = date(&sub.start_date)?;
     let mut draft = Draft::default();
     // Offer changes inside the periods already charged in advance.
-    let changes = tx.offer_change_open(sub.id, &on.tomorrow().expect("in range").to_string()).await?;
+    let changes = tx
+        .offer_change_open(sub.id, &on.tomorrow().expect("in range").to_string())
+        .await?;
     for c in &changes {
         let eff = date(&c.effective_date)?;
         if eff <= billed_until {
-            let period = Period { start: eff, end: month_end(eff) };
-            draft.lines.extend(compose::change_lines(&terms_of(&c.from_terms)?, &terms_of(&c.to_terms)?, period));
+            let period = Period {
+                start: eff,
+                end: month_end(eff),
+            };
+            draft.lines.extend(compose::change_lines(
+                &terms_of(&c.from_terms)?,
+                &terms_of(&c.to_terms)?,
+                period,
+            ));
         }
     }
     // Usage of the months already charged in advance and now ended, in arrears (R-6.1b).
     if billed_until >= start {
         let mut m = month_start(billed_until.max(start));
         while m < month_start(on) {
-            let month = Period { start: m.max(start), end: month_end(m) };
-            draft.lines.extend(compose::arrears_lines(&terms, &usage_of(tx, sub.subscriber_id, month).await?, month));
+            let month = Period {
+                start: m.max(start),
+                end: month_end(m),
+            };
+            draft.lines.extend(compose::arrears_lines(
+                &terms,
+                &usage_of(tx, sub.subscriber_id, month).await?,
+                month,
+            ));
             m = next_month(m);
         }
     }
     // Flat fees in advance, pro rata for a partial first month (R-6.1a).
     let mut d = billed_until.tomorrow().expect("in range").max(start);
     while d <= target {
-        let period = Period { start: d, end: month_end(d) };
+        let period = Period {
+            start: d,
+            end: month_end(d),
+        };
         draft.lines.push(compose::advance_line(&terms, period));
         d = next_month(d);
     }
     let key = format!("{}:{}", sub.id, &target.to_string()[..7]);
     let invoice = if draft.lines.iter().any(|l| l.amount.0 != 0) {
-        match issue(app, tx, "invoice", sub.subscriber_id, Some(sub.id), Some(key), None, &draft, on, None).await {
+        match issue(
+            app,
+            tx,
+            "invoice",
+            sub.subscriber_id,
+            Some(sub.id),
+            Some(key),
+            None,
+            &draft,
+            on,
+            None,
+        )
+        .await
+        {
             Err(Error::Conflict { .. }) => return Ok(None),
             other => Some(other?),
         }
     } else {
         None
     };
-    if !tx.subscription_advance_billing(sub.id, &sub.billed_until, &target.to_string()).await? {
-        return Err(Error::Conflict { field: None, reason: "billed concurrently".into() });
+    if !tx
+        .subscription_advance_billing(sub.id, &sub.billed_until, &target.to_string())
+        .await?
+    {
+        return Err(Error::Conflict {
+            field: None,
+            reason: "billed concurrently".into(),
+        });
     }
     for c in &changes {
         if let Some(inv) = &invoice {
@@ -428,11 +609,28 @@ pub struct RunReport {
 /// a crash leaves every invoice whole; running again bills what is left and nothing twice.
 pub async fn invoice_run(app: &App, ctx: &Ctx, on: Date) -> Result<RunReport> {
     ctx.require_operator(BILLING_ROLES)?;
+    run_subscriptions(app, ctx, on, None).await
+}
+
+/// The run over the live subscribers (`test_clock` = None) or the sandbox subscribers of one
+/// test clock.
+pub(crate) async fn run_subscriptions(
+    app: &App,
+    ctx: &Ctx,
+    on: Date,
+    test_clock: Option<&str>,
+) -> Result<RunReport> {
     let through = month_end(on).to_string();
     let mut report = RunReport::default();
     let mut after = None;
     loop {
-        let batch = { app.db().read().await?.subscription_due(&through, after, 500).await? };
+        let batch = {
+            app.db()
+                .read()
+                .await?
+                .subscription_due(&through, after, 500, test_clock)
+                .await?
+        };
         let Some(last) = batch.last() else { break };
         after = Some(last.id);
         for sub in batch {
@@ -456,29 +654,62 @@ pub async fn invoice_run(app: &App, ctx: &Ctx, on: Date) -> Result<RunReport> {
     }
     if !matches!(ctx.principal, Principal::System) {
         let mut tx = app.db().write().await?;
-        audit::record(&mut tx, ctx, app.now(), "invoice_run", None, None, json!({"on": on.to_string(), "issued": report.invoices_issued})).await?;
+        audit::record(
+            &mut tx,
+            ctx,
+            app.now(),
+            "invoice_run",
+            None,
+            None,
+            json!({"on": on.to_string(), "issued": report.invoices_issued}),
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(report)
 }
 
 /// Records usage for billing (compute and storage call this; the tests too).
-pub async fn usage_record(app: &App, subscriber: SubscriberId, metric: &str, quantity: i64, day: Date, source: &str) -> Result<()> {
-    if !matches!(metric, "storage_byte_hours" | "egress_bytes" | "public_ip_hours") {
+pub async fn usage_record(
+    app: &App,
+    subscriber: SubscriberId,
+    metric: &str,
+    quantity: i64,
+    day: Date,
+    source: &str,
+) -> Result<()> {
+    if !matches!(
+        metric,
+        "storage_byte_hours" | "egress_bytes" | "public_ip_hours"
+    ) {
         return Err(Error::invalid("metric", "is not a billed metric"));
     }
     if quantity < 0 {
         return Err(Error::invalid("quantity", "must not be negative"));
     }
     let mut tx = app.db().write().await?;
-    tx.usage_record(subscriber, metric, quantity, &day.to_string(), source, app.now()).await?;
+    tx.usage_record(
+        subscriber,
+        metric,
+        quantity,
+        &day.to_string(),
+        source,
+        app.now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Invoices (or credit notes) a caller may see: a subscriber sees their own issued in the
 /// last 12 months, also after termination (R-6.1d); billing operators see everything.
-pub async fn document_list(app: &App, ctx: &Ctx, kind: &str, subscriber: Option<SubscriberId>, page: &maocloud_types::PageRequest) -> Result<maocloud_types::Page<InvoiceRecord>> {
+pub async fn document_list(
+    app: &App,
+    ctx: &Ctx,
+    kind: &str,
+    subscriber: Option<SubscriberId>,
+    page: &maocloud_types::PageRequest,
+) -> Result<maocloud_types::Page<InvoiceRecord>> {
     let (who, since) = match ctx.principal {
         Principal::Subscriber(me) => (Some(me), Some(twelve_months_ago(app))),
         _ => {
@@ -487,12 +718,21 @@ pub async fn document_list(app: &App, ctx: &Ctx, kind: &str, subscriber: Option<
         }
     };
     let mut tx = app.db().read().await?;
-    let rows = tx.invoice_list(&ctx.scope(), who, kind, since.as_deref(), page).await?;
-    Ok(maocloud_types::Page::from_rows(rows, page.effective_limit(), |i| i.id.to_string()))
+    let rows = tx
+        .invoice_list(&ctx.scope(), who, kind, since.as_deref(), page)
+        .await?;
+    Ok(maocloud_types::Page::from_rows(
+        rows,
+        page.effective_limit(),
+        |i| i.id.to_string(),
+    ))
 }
 
 fn twelve_months_ago(app: &App) -> String {
-    paris_date(app.now()).checked_sub(jiff::Span::new().months(12)).expect("in range").to_string()
+    paris_date(app.now())
+        .checked_sub(jiff::Span::new().months(12))
+        .expect("in range")
+        .to_string()
 }
 
 /// How many invoices (or credit notes) exist (billing operators).
@@ -502,7 +742,12 @@ pub async fn document_count(app: &App, ctx: &Ctx, kind: &str) -> Result<i64> {
     Ok(tx.invoice_count(kind).await?)
 }
 
-pub async fn document_get(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<InvoiceRecord> {
+pub async fn document_get(
+    app: &App,
+    ctx: &Ctx,
+    kind: &str,
+    id: InvoiceId,
+) -> Result<InvoiceRecord> {
     if ctx.principal.operator_role().is_some() {
         ctx.require_operator(BILLING_ROLES)?;
     }
@@ -519,46 +764,94 @@ pub async fn document_get(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Re
 
 /// Issues a credit note against an invoice (billing role): the whole invoice, or a part of one
 /// of its VAT rates. Never more than what is left to credit.
-pub async fn credit_note_create(app: &App, ctx: &Ctx, invoice: InvoiceId, amount_excl: Option<Cents>, vat_rate_bp: Option<i64>, reason: &str) -> Result<InvoiceRecord> {
+pub async fn credit_note_create(
+    app: &App,
+    ctx: &Ctx,
+    invoice: InvoiceId,
+    amount_excl: Option<Cents>,
+    vat_rate_bp: Option<i64>,
+    reason: &str,
+) -> Result<InvoiceRecord> {
     ctx.require_operator(BILLING_ROLES)?;
-    let reason = maocloud_types::validate::text(reason, 500).map_err(|r| Error::invalid("reason", r))?;
+    let reason =
+        maocloud_types::validate::text(reason, 500).map_err(|r| Error::invalid("reason", r))?;
     let today = paris_date(app.now());
     let mut tx = app.db().write().await?;
     let inv = match tx.invoice_fetch(&Scope::All, invoice).await {
         Ok(i) if i.kind == "invoice" => i,
-        Ok(_) | Err(maocloud_datastore::Error::NotFound) => return Err(Error::invalid("invoice_id", "is not an issued invoice")),
+        Ok(_) | Err(maocloud_datastore::Error::NotFound) => {
+            return Err(Error::invalid("invoice_id", "is not an issued invoice"))
+        }
         Err(e) => return Err(e.into()),
     };
-    let open = tx.invoice_outstanding(&Scope::All, inv.subscriber_id).await?;
+    let open = tx
+        .invoice_outstanding(&Scope::All, inv.subscriber_id)
+        .await?;
     let already: i64 = {
-        let credits = tx.invoice_list(&Scope::All, Some(inv.subscriber_id), "credit_note", None, &maocloud_types::PageRequest::first(200)).await?;
-        credits.iter().filter(|c| c.credited_invoice_id == Some(inv.id)).map(|c| c.total_incl.0).sum()
+        let credits = tx
+            .invoice_list(
+                &Scope::All,
+                Some(inv.subscriber_id),
+                "credit_note",
+                None,
+                &maocloud_types::PageRequest::first(200),
+            )
+            .await?;
+        credits
+            .iter()
+            .filter(|c| c.credited_invoice_id == Some(inv.id))
+            .map(|c| c.total_incl.0)
+            .sum()
     };
     let _ = open;
     let period = (date(&inv.issue_date)?, date(&inv.issue_date)?);
     let draft = match amount_excl {
         None => {
-            let lines: Vec<compose::DraftLine> = serde_json::from_value::<Vec<serde_json::Value>>(inv.lines.clone())
-                .map_err(Error::internal)?
-                .into_iter()
-                .map(|l| compose::DraftLine {
-                    kind: serde_json::from_value(l["kind"].clone()).unwrap_or(compose::LineKind::Advance),
-                    item: serde_json::from_value(l["item"].clone()).unwrap_or(Item::Subscription { offer: String::new() }),
-                    period: (l["period_start"].as_str().and_then(|s| s.parse().ok()).unwrap_or(period.0), l["period_end"].as_str().and_then(|s| s.parse().ok()).unwrap_or(period.1)),
-                    quantity_milli: l["quantity_milli"].as_i64().unwrap_or(0),
-                    unit_price: Cents(l["unit_price_cents"].as_i64().unwrap_or(0)),
-                    amount: Cents(l["amount_cents"].as_i64().unwrap_or(0)),
-                    vat_rate_bp: l["vat_rate_bp"].as_i64().unwrap_or(0),
-                })
-                .collect();
+            let lines: Vec<compose::DraftLine> =
+                serde_json::from_value::<Vec<serde_json::Value>>(inv.lines.clone())
+                    .map_err(Error::internal)?
+                    .into_iter()
+                    .map(|l| compose::DraftLine {
+                        kind: serde_json::from_value(l["kind"].clone())
+                            .unwrap_or(compose::LineKind::Advance),
+                        item: serde_json::from_value(l["item"].clone()).unwrap_or(
+                            Item::Subscription {
+                                offer: String::new(),
+                            },
+                        ),
+                        period: (
+                            l["period_start"]
+                                .as_str()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(period.0),
+                            l["period_end"]
+                                .as_str()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(period.1),
+                        ),
+                        quantity_milli: l["quantity_milli"].as_i64().unwrap_or(0),
+                        unit_price: Cents(l["unit_price_cents"].as_i64().unwrap_or(0)),
+                        amount: Cents(l["amount_cents"].as_i64().unwrap_or(0)),
+                        vat_rate_bp: l["vat_rate_bp"].as_i64().unwrap_or(0),
+                    })
+                    .collect();
             Draft { lines }
         }
         Some(amount) => {
-            let rates: Vec<i64> = inv.vat.as_array().map(|a| a.iter().filter_map(|v| v["rate_bp"].as_i64()).collect()).unwrap_or_default();
+            let rates: Vec<i64> = inv
+                .vat
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v["rate_bp"].as_i64()).collect())
+                .unwrap_or_default();
             let rate = match vat_rate_bp {
                 Some(r) if rates.contains(&r) => r,
                 None if rates.len() == 1 => rates[0],
-                _ => return Err(Error::invalid("vat_rate_bp", "must be one of the invoice's VAT rates")),
+                _ => {
+                    return Err(Error::invalid(
+                        "vat_rate_bp",
+                        "must be one of the invoice's VAT rates",
+                    ))
+                }
             };
             if amount.0 <= 0 {
                 return Err(Error::invalid("amount_excl_cents", "must be positive"));
@@ -566,7 +859,9 @@ pub async fn credit_note_create(app: &App, ctx: &Ctx, invoice: InvoiceId, amount
             Draft {
                 lines: vec![compose::DraftLine {
                     kind: compose::LineKind::Adjustment,
-                    item: Item::Subscription { offer: reason.clone() },
+                    item: Item::Subscription {
+                        offer: reason.clone(),
+                    },
                     period,
                     quantity_milli: 1000,
                     unit_price: amount,
@@ -577,17 +872,50 @@ pub async fn credit_note_create(app: &App, ctx: &Ctx, invoice: InvoiceId, amount
         }
     };
     if draft.total_incl().0 + already > inv.total_incl.0 {
-        return Err(Error::invalid("amount_excl_cents", "exceeds what is left to credit on this invoice"));
+        return Err(Error::invalid(
+            "amount_excl_cents",
+            "exceeds what is left to credit on this invoice",
+        ));
     }
-    let note = format!("{} {} — {}", t(Lang::Fr, "invoice.credit_for"), inv.number, reason);
-    let doc = issue(app, &mut tx, "credit_note", inv.subscriber_id, inv.subscription_id, None, Some(inv.id), &draft, today, Some(note)).await?;
-    audit::record(&mut tx, ctx, app.now(), "credit_note.create", Some(&doc.id.to_string()), Some(inv.subscriber_id), json!({"invoice": inv.number, "number": doc.number})).await?;
+    let note = format!(
+        "{} {} — {}",
+        t(Lang::Fr, "invoice.credit_for"),
+        inv.number,
+        reason
+    );
+    let doc = issue(
+        app,
+        &mut tx,
+        "credit_note",
+        inv.subscriber_id,
+        inv.subscription_id,
+        None,
+        Some(inv.id),
+        &draft,
+        today,
+        Some(note),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "credit_note.create",
+        Some(&doc.id.to_string()),
+        Some(inv.subscriber_id),
+        json!({"invoice": inv.number, "number": doc.number}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(doc)
 }
 
 /// What a subscriber owes: invoices with something left to pay, and their sum.
-pub async fn balance(app: &App, ctx: &Ctx, subscriber: SubscriberId) -> Result<(Vec<Outstanding>, Cents, Vec<Payment>)> {
+pub async fn balance(
+    app: &App,
+    ctx: &Ctx,
+    subscriber: SubscriberId,
+) -> Result<(Vec<Outstanding>, Cents, Vec<Payment>)> {
     if ctx.principal.operator_role().is_some() {
         ctx.require_operator(BILLING_ROLES)?;
     }
@@ -621,17 +949,25 @@ pub async fn payment_record(
     let reference = c.check("reference", maocloud_types::validate::text(reference, 140));
     c.finish()?;
     let mut tx = app.db().write().await?;
-    tx.subscriber_profile_fetch(&Scope::All, subscriber).await.map_err(|_| Error::invalid("subscriber_id", "is not a subscriber"))?;
+    tx.subscriber_profile_fetch(&Scope::All, subscriber)
+        .await
+        .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber"))?;
     let mut open = tx.invoice_outstanding(&Scope::All, subscriber).await?;
     if let Some(id) = invoice {
         open.retain(|o| o.invoice_id == id);
         if open.is_empty() {
-            return Err(Error::invalid("invoice_id", "is not an invoice of this subscriber with something left to pay"));
+            return Err(Error::invalid(
+                "invoice_id",
+                "is not an invoice of this subscriber with something left to pay",
+            ));
         }
     }
     let due: i64 = open.iter().map(|o| o.remaining().0).sum();
     if amount.0 > due {
-        return Err(Error::invalid("amount_cents", &format!("is more than what is due ({})", Cents(due))));
+        return Err(Error::invalid(
+            "amount_cents",
+            &format!("is more than what is due ({})", Cents(due)),
+        ));
     }
     let payment = Payment {
         id: PaymentId::new(),
@@ -650,10 +986,20 @@ pub async fn payment_record(
             break;
         }
         let part = left.min(o.remaining().0);
-        tx.payment_allocate(payment.id, o.invoice_id, Cents(part)).await?;
+        tx.payment_allocate(payment.id, o.invoice_id, Cents(part))
+            .await?;
         left -= part;
     }
-    audit::record(&mut tx, ctx, app.now(), "payment.record", Some(&payment.id.to_string()), Some(subscriber), json!({"amount_cents": amount.0, "method": method})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "payment.record",
+        Some(&payment.id.to_string()),
+        Some(subscriber),
+        json!({"amount_cents": amount.0, "method": method}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(payment)
 }
@@ -662,10 +1008,14 @@ pub async fn payment_record(
 pub async fn set_invoice_delivery(app: &App, ctx: &Ctx, delivery: &str) -> Result<()> {
     let me = ctx.require_subscriber()?;
     if !matches!(delivery, "electronic" | "paper") {
-        return Err(Error::invalid("invoice_delivery", "must be electronic or paper"));
+        return Err(Error::invalid(
+            "invoice_delivery",
+            "must be electronic or paper",
+        ));
     }
     let mut tx = app.db().write().await?;
-    tx.invoice_delivery_set(&ctx.scope(), me, delivery, app.now()).await?;
+    tx.invoice_delivery_set(&ctx.scope(), me, delivery, app.now())
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -686,8 +1036,18 @@ pub async fn print_queue(app: &App, ctx: &Ctx, include_mailed: bool) -> Result<V
 pub async fn print_queue_mark_mailed(app: &App, ctx: &Ctx, invoice: InvoiceId) -> Result<()> {
     ctx.require_operator(BILLING_ROLES)?;
     let mut tx = app.db().write().await?;
-    tx.print_queue_mark_mailed(invoice, &ctx.principal.label(), app.now()).await?;
-    audit::record(&mut tx, ctx, app.now(), "print_queue.mailed", Some(&invoice.to_string()), None, json!({})).await?;
+    tx.print_queue_mark_mailed(invoice, &ctx.principal.label(), app.now())
+        .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "print_queue.mailed",
+        Some(&invoice.to_string()),
+        None,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -703,7 +1063,11 @@ fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
         Some(c) => format!("{c} ({})", s(buyer, "name").unwrap_or_default()),
         None => s(buyer, "name").unwrap_or_default(),
     };
-    let terms_key = if professional { "invoice.payment_terms.professional" } else { "invoice.payment_terms.consumer" };
+    let terms_key = if professional {
+        "invoice.payment_terms.professional"
+    } else {
+        "invoice.payment_terms.consumer"
+    };
     Document {
         kind: doc.kind.clone(),
         number: doc.number.clone(),
@@ -757,7 +1121,15 @@ fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
         vat: doc
             .vat
             .as_array()
-            .map(|vs| vs.iter().map(|v| Vat { rate_bp: v["rate_bp"].as_i64().unwrap_or(0), base: v["base_cents"].as_i64().unwrap_or(0), vat: v["vat_cents"].as_i64().unwrap_or(0) }).collect())
+            .map(|vs| {
+                vs.iter()
+                    .map(|v| Vat {
+                        rate_bp: v["rate_bp"].as_i64().unwrap_or(0),
+                        base: v["base_cents"].as_i64().unwrap_or(0),
+                        vat: v["vat_cents"].as_i64().unwrap_or(0),
+                    })
+                    .collect()
+            })
             .unwrap_or_default(),
         total_excl: doc.total_excl.0,
         total_vat: doc.total_vat.0,
@@ -767,7 +1139,12 @@ fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
     }
 }
 
-async fn printable_for(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<maocloud_documents::Document> {
+async fn printable_for(
+    app: &App,
+    ctx: &Ctx,
+    kind: &str,
+    id: InvoiceId,
+) -> Result<maocloud_documents::Document> {
     let doc = document_get(app, ctx, kind, id).await?;
     let mut p = printable(&doc);
     if let Some(credited) = doc.credited_invoice_id {
@@ -779,15 +1156,28 @@ async fn printable_for(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Resul
 
 /// The document as a Factur-X PDF/A-3b (R-6.1c), rendered on request from the stored,
 /// immutable data: the same document always gives the same bytes.
-pub async fn document_pdf(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<(String, Vec<u8>)> {
+pub async fn document_pdf(
+    app: &App,
+    ctx: &Ctx,
+    kind: &str,
+    id: InvoiceId,
+) -> Result<(String, Vec<u8>)> {
     let p = printable_for(app, ctx, kind, id).await?;
     let number = p.number.clone();
-    let bytes = tokio::task::spawn_blocking(move || maocloud_documents::render(&p)).await.map_err(Error::internal)?.map_err(Error::internal)?;
+    let bytes = tokio::task::spawn_blocking(move || maocloud_documents::render(&p))
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
     Ok((number, bytes))
 }
 
 /// The document's Factur-X CII XML (EN 16931).
-pub async fn document_facturx(app: &App, ctx: &Ctx, kind: &str, id: InvoiceId) -> Result<(String, String)> {
+pub async fn document_facturx(
+    app: &App,
+    ctx: &Ctx,
+    kind: &str,
+    id: InvoiceId,
+) -> Result<(String, String)> {
     let p = printable_for(app, ctx, kind, id).await?;
     Ok((p.number.clone(), maocloud_documents::cii_xml(&p)))
 }

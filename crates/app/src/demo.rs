@@ -15,10 +15,26 @@ pub struct DemoCredentials {
 }
 
 pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> {
-    let pw = |p: Option<&str>| p.map(str::to_owned).unwrap_or_else(|| crate::auth::new_secret("demo-")[..21].to_string());
-    let mut out = DemoCredentials { operator: None, subscriber: None };
+    let pw = |p: Option<&str>| {
+        p.map(str::to_owned)
+            .unwrap_or_else(|| crate::auth::new_secret("demo-")[..21].to_string())
+    };
+    let mut out = DemoCredentials {
+        operator: None,
+        subscriber: None,
+    };
     let op_pw = pw(password);
-    match accounts::operator_create(app, &Ctx::system(), DEMO_OPERATOR, OperatorRole::Admin, &op_pw, "Admin (démo)", false).await {
+    match accounts::operator_create(
+        app,
+        &Ctx::system(),
+        DEMO_OPERATOR,
+        OperatorRole::Admin,
+        &op_pw,
+        "Admin (démo)",
+        false,
+    )
+    .await
+    {
         Ok(_) => out.operator = Some((DEMO_OPERATOR.into(), op_pw)),
         Err(Error::Conflict { .. }) => {}
         Err(e) => return Err(e),
@@ -55,8 +71,15 @@ pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> 
 /// billed up to the end of that month — the population of a monthly run, for the billing
 /// benchmark and the crash test. Written in batches of 1,000 per transaction; every account
 /// shares one password hash (hashing 100,000 passwords would measure Argon2, not billing).
-pub async fn seed_subscriptions(app: &App, n: u64, offer: maocloud_types::OfferId, start: jiff::civil::Date) -> Result<()> {
-    use maocloud_datastore::{accounts::NewAccount, billing::Subscription, AccountKind, SubscriberProfile};
+pub async fn seed_subscriptions(
+    app: &App,
+    n: u64,
+    offer: maocloud_types::OfferId,
+    start: jiff::civil::Date,
+) -> Result<()> {
+    use maocloud_datastore::{
+        accounts::NewAccount, billing::Subscription, AccountKind, SubscriberProfile,
+    };
     let hash = crate::auth::hash_password("bench-password-123").await?;
     let now = app.now();
     let terms = {
@@ -72,7 +95,16 @@ pub async fn seed_subscriptions(app: &App, n: u64, offer: maocloud_types::OfferI
             let id = maocloud_types::SubscriberId::new();
             let email = format!("bulk-{id}@example.test");
             tx.account_create(
-                &NewAccount { id: id.0, kind: AccountKind::Subscriber, email: &email, password_hash: &hash, role: None, display_name: "Bulk", locale: "fr", email_verified: true },
+                &NewAccount {
+                    id: id.0,
+                    kind: AccountKind::Subscriber,
+                    email: &email,
+                    password_hash: &hash,
+                    role: None,
+                    display_name: "Bulk",
+                    locale: "fr",
+                    email_verified: true,
+                },
                 now,
             )
             .await?;
@@ -94,7 +126,8 @@ pub async fn seed_subscriptions(app: &App, n: u64, offer: maocloud_types::OfferI
                 updated_at: now,
             })
             .await?;
-            tx.terms_acceptance_create(id, &terms.1, now, "bulk-seed").await?;
+            tx.terms_acceptance_create(id, &terms.1, now, "bulk-seed")
+                .await?;
             tx.subscription_create(&Subscription {
                 id: maocloud_types::SubscriptionId::new(),
                 subscriber_id: id,

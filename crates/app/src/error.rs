@@ -27,7 +27,10 @@ pub enum Error {
     NotFound,
     /// The state of things refuses it (a taken email, a duplicate).
     #[error("{reason}")]
-    Conflict { field: Option<String>, reason: String },
+    Conflict {
+        field: Option<String>,
+        reason: String,
+    },
     /// Too many attempts: slow down.
     #[error("too many attempts; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
@@ -43,7 +46,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn invalid(field: &str, reason: impl Into<String>) -> Error {
-        Error::Invalid(vec![FieldError { field: field.into(), reason: reason.into() }])
+        Error::Invalid(vec![FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }])
     }
     pub fn internal(e: impl std::fmt::Display) -> Error {
         Error::Internal(e.to_string())
@@ -55,9 +61,10 @@ impl From<ds::Error> for Error {
         match e {
             ds::Error::NotFound => Error::NotFound,
             ds::Error::Unavailable(_) => Error::Unavailable(e),
-            ds::Error::Conflict(what) => {
-                Error::Conflict { field: None, reason: format!("already exists ({what})") }
-            }
+            ds::Error::Conflict(what) => Error::Conflict {
+                field: None,
+                reason: format!("already exists ({what})"),
+            },
             other => Error::Internal(other.to_string()),
         }
     }
@@ -73,13 +80,19 @@ impl Checker {
         match r {
             Ok(v) => Some(v),
             Err(reason) => {
-                self.0.push(FieldError { field: field.into(), reason: reason.into() });
+                self.0.push(FieldError {
+                    field: field.into(),
+                    reason: reason.into(),
+                });
                 None
             }
         }
     }
     pub fn fail(&mut self, field: &str, reason: &str) {
-        self.0.push(FieldError { field: field.into(), reason: reason.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
     }
     pub fn finish(self) -> Result<()> {
         if self.0.is_empty() {

@@ -37,7 +37,11 @@ fn load(src: &str) -> Catalog {
     let mut out = Catalog::new();
     fn walk(prefix: &str, t: &toml::Table, out: &mut Catalog) {
         for (k, v) in t {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match v {
                 toml::Value::String(s) => {
                     out.insert(key, s.clone());
@@ -105,8 +109,14 @@ mod tests {
 
     #[test]
     fn catalogs_have_the_same_keys() {
-        let fr = keys(Lang::Fr).into_iter().filter(|k| !k.starts_with("reason.")).collect::<Vec<_>>();
-        let en = keys(Lang::En).into_iter().filter(|k| !k.starts_with("reason.")).collect::<Vec<_>>();
+        let fr = keys(Lang::Fr)
+            .into_iter()
+            .filter(|k| !k.starts_with("reason."))
+            .collect::<Vec<_>>();
+        let en = keys(Lang::En)
+            .into_iter()
+            .filter(|k| !k.starts_with("reason."))
+            .collect::<Vec<_>>();
         let missing_en: Vec<_> = fr.iter().filter(|k| !en.contains(k)).collect();
         let missing_fr: Vec<_> = en.iter().filter(|k| !fr.contains(k)).collect();
         assert!(missing_en.is_empty(), "missing in en.toml: {missing_en:?}");

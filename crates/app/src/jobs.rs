@@ -33,7 +33,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn register(&mut self, kind: &'static str, f: impl Fn(App, Job) -> BoxFuture<JobOutcome> + Send + Sync + 'static) {
+    pub fn register(
+        &mut self,
+        kind: &'static str,
+        f: impl Fn(App, Job) -> BoxFuture<JobOutcome> + Send + Sync + 'static,
+    ) {
         self.handlers.insert(kind, Arc::new(f));
     }
     /// The platform's handlers.
@@ -46,7 +50,9 @@ impl Registry {
 
 /// Delay before attempt `n + 1`: 5 s, 10 s, 20 s … capped at one hour.
 pub fn backoff(attempts: i64) -> SignedDuration {
-    let secs = 5i64.saturating_mul(1i64 << attempts.clamp(0, 20) as u32 >> 1).min(3600);
+    let secs = 5i64
+        .saturating_mul(1i64 << attempts.clamp(0, 20) as u32 >> 1)
+        .min(3600);
     SignedDuration::from_secs(secs.max(5))
 }
 
@@ -74,9 +80,12 @@ pub async fn run_due(app: &App, registry: &Registry, worker: &str) -> Result<usi
         let held = match &outcome {
             JobOutcome::Done => tx.job_complete(job.id, worker, now).await?,
             JobOutcome::Retry(e) if job.attempts < job.max_attempts => {
-                tx.job_fail(job.id, worker, e, Some(now + backoff(job.attempts)), now).await?
+                tx.job_fail(job.id, worker, e, Some(now + backoff(job.attempts)), now)
+                    .await?
             }
-            JobOutcome::Retry(e) | JobOutcome::Fail(e) => tx.job_fail(job.id, worker, e, None, now).await?,
+            JobOutcome::Retry(e) | JobOutcome::Fail(e) => {
+                tx.job_fail(job.id, worker, e, None, now).await?
+            }
         };
         tx.commit().await?;
         if !held {
@@ -89,7 +98,12 @@ pub async fn run_due(app: &App, registry: &Registry, worker: &str) -> Result<usi
 }
 
 /// Runs jobs forever, polling every `every`; stops when `shutdown` fires.
-pub async fn run_forever(app: App, registry: Registry, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_forever(
+    app: App,
+    registry: Registry,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let worker = format!("worker-{}", uuid::Uuid::now_v7());
     loop {
         if let Err(e) = run_due(&app, &registry, &worker).await {

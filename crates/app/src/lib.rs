@@ -39,8 +39,20 @@ struct Inner {
 }
 
 impl App {
-    pub fn new(db: Datastore, clock: Arc<dyn Clock>, mailer: Arc<dyn Mailer>, settings: Settings) -> App {
-        App { inner: Arc::new(Inner { db, clock, mailer, settings }) }
+    pub fn new(
+        db: Datastore,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<dyn Mailer>,
+        settings: Settings,
+    ) -> App {
+        App {
+            inner: Arc::new(Inner {
+                db,
+                clock,
+                mailer,
+                settings,
+            }),
+        }
     }
     pub fn db(&self) -> &Datastore {
         &self.inner.db
@@ -77,7 +89,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn system() -> Ctx {
-        Ctx { principal: Principal::System, ip: "-".into() }
+        Ctx {
+            principal: Principal::System,
+            ip: "-".into(),
+        }
     }
     pub fn scope(&self) -> Scope {
         Scope::of(&self.principal)
@@ -87,13 +102,21 @@ impl Ctx {
     pub fn require_operator(&self, roles: &[OperatorRole]) -> Result<()> {
         match self.principal {
             Principal::System => Ok(()),
-            Principal::Operator { role, .. } if role == OperatorRole::Admin || roles.contains(&role) => Ok(()),
-            Principal::Operator { .. } => Err(Error::Forbidden("your operator role does not allow this")),
+            Principal::Operator { role, .. }
+                if role == OperatorRole::Admin || roles.contains(&role) =>
+            {
+                Ok(())
+            }
+            Principal::Operator { .. } => {
+                Err(Error::Forbidden("your operator role does not allow this"))
+            }
             _ => Err(Error::Forbidden("this is for operators only")),
         }
     }
     pub fn require_subscriber(&self) -> Result<maocloud_types::SubscriberId> {
-        self.principal.subscriber().ok_or(Error::Forbidden("this is for subscribers only"))
+        self.principal
+            .subscriber()
+            .ok_or(Error::Forbidden("this is for subscribers only"))
     }
 }
 

@@ -14,7 +14,13 @@ const MAX_ATTEMPTS: i64 = 8;
 
 /// Queues an email to `account` (subject from the catalog key, body already in their language)
 /// and, for a subscriber, the same text in their inbox. Commits with the caller's transaction.
-pub async fn send(app: &App, tx: &mut Tx, account: &Account, subject_key: &str, body: &str) -> Result<()> {
+pub async fn send(
+    app: &App,
+    tx: &mut Tx,
+    account: &Account,
+    subject_key: &str,
+    body: &str,
+) -> Result<()> {
     let lang = Lang::parse(&account.locale);
     let now = app.now();
     let email = Email {
@@ -44,24 +50,50 @@ pub async fn send(app: &App, tx: &mut Tx, account: &Account, subject_key: &str, 
     }
     let payload = serde_json::json!({ "email_id": email.id });
     let key = format!("{DELIVER_JOB}:{}", email.id);
-    tx.job_enqueue(&NewJob { kind: DELIVER_JOB, payload: &payload, run_at: now, max_attempts: MAX_ATTEMPTS, dedupe_key: Some(&key) }, now).await?;
+    tx.job_enqueue(
+        &NewJob {
+            kind: DELIVER_JOB,
+            payload: &payload,
+            run_at: now,
+            max_attempts: MAX_ATTEMPTS,
+            dedupe_key: Some(&key),
+        },
+        now,
+    )
+    .await?;
     Ok(())
 }
 
 /// The job that delivers one queued email.
-pub(crate) async fn deliver(app: App, payload: serde_json::Value, attempt: i64, max: i64) -> JobOutcome {
-    let Some(id) = payload.get("email_id").and_then(|v| v.as_str()).and_then(|s| s.parse::<EmailId>().ok()) else {
+pub(crate) async fn deliver(
+    app: App,
+    payload: serde_json::Value,
+    attempt: i64,
+    max: i64,
+) -> JobOutcome {
+    let Some(id) = payload
+        .get("email_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse::<EmailId>().ok())
+    else {
         return JobOutcome::Fail("payload has no email_id".into());
     };
     let email = match async { app.db().read().await?.email_fetch(id).await }.await {
         Ok(e) => e,
-        Err(maocloud_datastore::Error::NotFound) => return JobOutcome::Fail("email not found".into()),
+        Err(maocloud_datastore::Error::NotFound) => {
+            return JobOutcome::Fail("email not found".into())
+        }
         Err(e) => return JobOutcome::Retry(e.to_string()),
     };
     if email.state == "sent" {
         return JobOutcome::Done;
     }
-    let out = OutgoingEmail { id: email.id.to_string(), to: email.to_addr, subject: email.subject, body_text: email.body_text };
+    let out = OutgoingEmail {
+        id: email.id.to_string(),
+        to: email.to_addr,
+        subject: email.subject,
+        body_text: email.body_text,
+    };
     let result = app.mailer().send(&out).await;
     let now = app.now();
     let (outcome, record): (JobOutcome, std::result::Result<&str, String>) = match &result {
@@ -69,10 +101,17 @@ pub(crate) async fn deliver(app: App, payload: serde_json::Value, attempt: i64, 
         Err(e) if e.is_permanent() => (JobOutcome::Fail(e.to_string()), Err(e.to_string())),
         Err(e) => (JobOutcome::Retry(e.to_string()), Err(e.to_string())),
     };
-    let final_failure = matches!(outcome, JobOutcome::Fail(_)) || (matches!(outcome, JobOutcome::Retry(_)) && attempt >= max);
+    let final_failure = matches!(outcome, JobOutcome::Fail(_))
+        || (matches!(outcome, JobOutcome::Retry(_)) && attempt >= max);
     let stored = async {
         let mut tx = app.db().write().await?;
-        tx.email_record_attempt(id, record.as_deref().map_err(|e| e.as_str()), final_failure, now).await?;
+        tx.email_record_attempt(
+            id,
+            record.as_deref().map_err(|e| e.as_str()),
+            final_failure,
+            now,
+        )
+        .await?;
         tx.commit().await
     }
     .await;
@@ -83,7 +122,9 @@ pub(crate) async fn deliver(app: App, payload: serde_json::Value, attempt: i64, 
 }
 
 pub(crate) fn register(w: &mut jobs::Registry) {
-    w.register(DELIVER_JOB, |app, job| Box::pin(deliver(app, job.payload, job.attempts, job.max_attempts)));
+    w.register(DELIVER_JOB, |app, job| {
+        Box::pin(deliver(app, job.payload, job.attempts, job.max_attempts))
+    });
 }
 
 /// The caller's inbox, newest first.
@@ -91,7 +132,9 @@ pub async fn inbox(app: &App, ctx: &Ctx, page: &PageRequest) -> Result<Page<Mess
     let me = ctx.require_subscriber()?;
     let mut tx = app.db().read().await?;
     let rows = tx.message_list(&ctx.scope(), me, page).await?;
-    Ok(Page::from_rows(rows, page.effective_limit(), |m| m.id.to_string()))
+    Ok(Page::from_rows(rows, page.effective_limit(), |m| {
+        m.id.to_string()
+    }))
 }
 
 /// One message of the caller's inbox, marked read.
@@ -110,9 +153,20 @@ pub async fn outbox(app: &App, ctx: &Ctx, page: &PageRequest) -> Result<Page<Ema
     ctx.require_operator(&[OperatorRole::Admin])?;
     let mut tx = app.db().write().await?;
     let rows = tx.email_list(page).await?;
-    crate::audit::record(&mut tx, ctx, app.now(), "outbox.read", None, None, serde_json::json!({"count": rows.len()})).await?;
+    crate::audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "outbox.read",
+        None,
+        None,
+        serde_json::json!({"count": rows.len()}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Page::from_rows(rows, page.effective_limit(), |e| e.id.to_string()))
+    Ok(Page::from_rows(rows, page.effective_limit(), |e| {
+        e.id.to_string()
+    }))
 }
 
 impl From<maocloud_mail::MailError> for Error {

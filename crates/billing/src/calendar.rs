@@ -17,7 +17,9 @@ pub fn paris_date(t: Timestamp) -> Date {
 
 /// The instant a Paris date begins.
 pub fn paris_midnight(d: Date) -> Timestamp {
-    d.to_zoned(paris()).expect("midnight exists in Paris").timestamp()
+    d.to_zoned(paris())
+        .expect("midnight exists in Paris")
+        .timestamp()
 }
 
 pub fn month_start(d: Date) -> Date {
@@ -39,7 +41,10 @@ pub fn next_month(d: Date) -> Date {
 
 /// The first day of the previous month.
 pub fn previous_month(d: Date) -> Date {
-    d.first_of_month().yesterday().expect("dates stay in range").first_of_month()
+    d.first_of_month()
+        .yesterday()
+        .expect("dates stay in range")
+        .first_of_month()
 }
 
 /// A closed range of days `[start, end]` inside one calendar month.
@@ -52,11 +57,17 @@ pub struct Period {
 impl Period {
     /// The whole calendar month containing `d`.
     pub fn month_of(d: Date) -> Period {
-        Period { start: month_start(d), end: month_end(d) }
+        Period {
+            start: month_start(d),
+            end: month_end(d),
+        }
     }
     /// From `d` to the end of its month.
     pub fn rest_of_month(d: Date) -> Period {
-        Period { start: d, end: month_end(d) }
+        Period {
+            start: d,
+            end: month_end(d),
+        }
     }
     /// Days in the period, both ends included.
     pub fn days(&self) -> i64 {
@@ -81,7 +92,10 @@ mod tests {
         // In summer Paris is UTC+2: 22:30 UTC on 30 June is 1 July.
         let t: Timestamp = "2026-06-30T22:30:00Z".parse().unwrap();
         assert_eq!(paris_date(t), date(2026, 7, 1));
-        assert_eq!(paris_midnight(date(2026, 7, 1)).to_string(), "2026-06-30T22:00:00Z");
+        assert_eq!(
+            paris_midnight(date(2026, 7, 1)).to_string(),
+            "2026-06-30T22:00:00Z"
+        );
     }
 
     #[test]

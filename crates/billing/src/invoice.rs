@@ -83,10 +83,15 @@ fn round_div(n: i128, d: i128) -> i128 {
 pub fn advance_line(terms: &OfferTerms, period: Period) -> DraftLine {
     let dim = days_in_month(period.start);
     let days = period.days();
-    let amount = terms.monthly_price.mul_div_round(days, dim).expect("fees fit in i64");
+    let amount = terms
+        .monthly_price
+        .mul_div_round(days, dim)
+        .expect("fees fit in i64");
     DraftLine {
         kind: LineKind::Advance,
-        item: Item::Subscription { offer: terms.name.clone() },
+        item: Item::Subscription {
+            offer: terms.name.clone(),
+        },
         period: (period.start, period.end),
         quantity_milli: round_div(i128::from(days) * 1000, i128::from(dim)) as i64,
         unit_price: terms.monthly_price,
@@ -100,12 +105,16 @@ pub fn advance_line(terms: &OfferTerms, period: Period) -> DraftLine {
 pub fn change_lines(old: &OfferTerms, new: &OfferTerms, period: Period) -> [DraftLine; 2] {
     let mut credit = advance_line(old, period);
     credit.kind = LineKind::Adjustment;
-    credit.item = Item::ChangeCredit { offer: old.name.clone() };
+    credit.item = Item::ChangeCredit {
+        offer: old.name.clone(),
+    };
     credit.amount = Cents(-credit.amount.0);
     credit.quantity_milli = -credit.quantity_milli;
     let mut charge = advance_line(new, period);
     charge.kind = LineKind::Adjustment;
-    charge.item = Item::ChangeCharge { offer: new.name.clone() };
+    charge.item = Item::ChangeCharge {
+        offer: new.name.clone(),
+    };
     [credit, charge]
 }
 
@@ -132,9 +141,24 @@ pub fn arrears_lines(terms: &OfferTerms, usage: &Usage, month: Period) -> Vec<Dr
             vat_rate_bp: terms.vat_rate_bp,
         });
     };
-    over(Item::StorageOverage, round_div(usage.storage_byte_hours * 1000, GB * hours), terms.includes.storage_gb, terms.usage.storage_gb_month);
-    over(Item::EgressOverage, round_div(usage.egress_bytes * 1000, GB), terms.includes.egress_gb, terms.usage.egress_gb);
-    over(Item::PublicIpOverage, round_div(usage.public_ip_hours * 1000, hours), terms.includes.public_ips, terms.usage.public_ip_month);
+    over(
+        Item::StorageOverage,
+        round_div(usage.storage_byte_hours * 1000, GB * hours),
+        terms.includes.storage_gb,
+        terms.usage.storage_gb_month,
+    );
+    over(
+        Item::EgressOverage,
+        round_div(usage.egress_bytes * 1000, GB),
+        terms.includes.egress_gb,
+        terms.usage.egress_gb,
+    );
+    over(
+        Item::PublicIpOverage,
+        round_div(usage.public_ip_hours * 1000, hours),
+        terms.includes.public_ips,
+        terms.usage.public_ip_month,
+    );
     out
 }
 
@@ -148,7 +172,13 @@ impl Draft {
         by_rate
             .into_iter()
             .rev()
-            .map(|(rate_bp, base)| VatBreakdown { rate_bp, base: Cents(base), vat: Cents(base).mul_div_round(rate_bp, 10_000).expect("VAT fits") })
+            .map(|(rate_bp, base)| VatBreakdown {
+                rate_bp,
+                base: Cents(base),
+                vat: Cents(base)
+                    .mul_div_round(rate_bp, 10_000)
+                    .expect("VAT fits"),
+            })
             .collect()
     }
     pub fn total_excl(&self) -> Cents {
@@ -178,8 +208,17 @@ mod tests {
             name: name.into(),
             monthly_price: Cents(price),
             vat_rate_bp: 2000,
-            includes: Inclusions { storage_gb: 100, egress_gb: 1000, public_ips: 1, ..Default::default() },
-            usage: UsagePrices { storage_gb_month: Cents(2), egress_gb: Cents(1), public_ip_month: Cents(300) },
+            includes: Inclusions {
+                storage_gb: 100,
+                egress_gb: 1000,
+                public_ips: 1,
+                ..Default::default()
+            },
+            usage: UsagePrices {
+                storage_gb_month: Cents(2),
+                egress_gb: Cents(1),
+                public_ip_month: Cents(300),
+            },
             commitment_months: 0,
         }
     }
@@ -201,11 +240,17 @@ mod tests {
     // the new price applies from the change date, pro rata; no change fee.
     #[test]
     fn offer_change_credits_the_old_fee_and_charges_the_new() {
-        let [credit, charge] = change_lines(&terms("S", 3000), &terms("M", 6000), Period::rest_of_month(date(2026, 12, 17)));
+        let [credit, charge] = change_lines(
+            &terms("S", 3000),
+            &terms("M", 6000),
+            Period::rest_of_month(date(2026, 12, 17)),
+        );
         // 15 days of December's 31.
         assert_eq!(credit.amount, Cents(-1452)); // 30.00 × 15/31 = 14.516 → 14.52
         assert_eq!(charge.amount, Cents(2903)); // 60.00 × 15/31 = 29.032 → 29.03
-        let d = Draft { lines: vec![credit, charge] };
+        let d = Draft {
+            lines: vec![credit, charge],
+        };
         assert_eq!(d.total_excl(), Cents(1451));
     }
 
@@ -223,8 +268,22 @@ mod tests {
         };
         let lines = arrears_lines(&terms("S", 3000), &usage, month);
         assert_eq!(lines.len(), 2);
-        assert_eq!((lines[0].item.clone(), lines[0].quantity_milli, lines[0].amount), (Item::StorageOverage, 50_000, Cents(100)));
-        assert_eq!((lines[1].item.clone(), lines[1].quantity_milli, lines[1].amount), (Item::EgressOverage, 234_500, Cents(235)));
+        assert_eq!(
+            (
+                lines[0].item.clone(),
+                lines[0].quantity_milli,
+                lines[0].amount
+            ),
+            (Item::StorageOverage, 50_000, Cents(100))
+        );
+        assert_eq!(
+            (
+                lines[1].item.clone(),
+                lines[1].quantity_milli,
+                lines[1].amount
+            ),
+            (Item::EgressOverage, 234_500, Cents(235))
+        );
         assert!(arrears_lines(&terms("S", 3000), &Usage::default(), month).is_empty());
     }
 
@@ -233,13 +292,29 @@ mod tests {
         let mut a = advance_line(&terms("S", 333), Period::month_of(date(2026, 12, 1)));
         let b = a.clone();
         a.vat_rate_bp = 550;
-        let d = Draft { lines: vec![a, b.clone(), b] };
+        let d = Draft {
+            lines: vec![a, b.clone(), b],
+        };
         let v = d.vat_breakdown();
-        assert_eq!(v, vec![
-            VatBreakdown { rate_bp: 2000, base: Cents(666), vat: Cents(133) },
-            VatBreakdown { rate_bp: 550, base: Cents(333), vat: Cents(18) },
-        ]);
-        assert_eq!((d.total_excl(), d.total_vat(), d.total_incl()), (Cents(999), Cents(151), Cents(1150)));
+        assert_eq!(
+            v,
+            vec![
+                VatBreakdown {
+                    rate_bp: 2000,
+                    base: Cents(666),
+                    vat: Cents(133)
+                },
+                VatBreakdown {
+                    rate_bp: 550,
+                    base: Cents(333),
+                    vat: Cents(18)
+                },
+            ]
+        );
+        assert_eq!(
+            (d.total_excl(), d.total_vat(), d.total_incl()),
+            (Cents(999), Cents(151), Cents(1150))
+        );
     }
 
     #[test]

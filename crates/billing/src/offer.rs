@@ -72,7 +72,10 @@ impl OfferTerms {
         }
         // French rates: standard, intermediate, reduced, super-reduced, and 0 (exports, reverse charge).
         if ![2000, 1000, 550, 210, 0].contains(&self.vat_rate_bp) {
-            return err("vat_rate_bp", "must be a French VAT rate: 2000, 1000, 550, 210 or 0");
+            return err(
+                "vat_rate_bp",
+                "must be a French VAT rate: 2000, 1000, 550, 210 or 0",
+            );
         }
         let i = &self.includes;
         for (field, v) in [

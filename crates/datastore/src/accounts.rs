@@ -21,7 +21,9 @@ fn account(row: &AnyRow) -> Result<Account> {
         },
         email: col::get(row, "email")?,
         password_hash: col::get(row, "password_hash")?,
-        role: role.map(|r| r.parse().map_err(Error::Corrupt)).transpose()?,
+        role: role
+            .map(|r| r.parse().map_err(Error::Corrupt))
+            .transpose()?,
         display_name: col::get(row, "display_name")?,
         locale: col::get(row, "locale")?,
         email_verified_at: col::opt_ts(row, "email_verified_at")?,
@@ -102,7 +104,10 @@ impl Tx {
 
     pub async fn account_fetch(&mut self, id: Uuid) -> Result<Account> {
         let q = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1");
-        let row = sqlx::query(&q).bind(id.to_string()).fetch_one(&mut *self.tx).await?;
+        let row = sqlx::query(&q)
+            .bind(id.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
         account(&row)
     }
 
@@ -113,7 +118,12 @@ impl Tx {
     }
 
     /// Sets a new password hash and marks every older credential as stale.
-    pub async fn account_set_password(&mut self, id: Uuid, hash: &str, now: Timestamp) -> Result<()> {
+    pub async fn account_set_password(
+        &mut self,
+        id: Uuid,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query(
             "UPDATE accounts SET password_hash = $2, credentials_changed_at = $3, updated_at = $3 \
@@ -172,7 +182,12 @@ impl Tx {
         Ok(r.rows_affected() == 1)
     }
 
-    pub async fn account_set_locale(&mut self, id: Uuid, locale: &str, now: Timestamp) -> Result<()> {
+    pub async fn account_set_locale(
+        &mut self,
+        id: Uuid,
+        locale: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query("UPDATE accounts SET locale = $2, updated_at = $3 WHERE id = $1")
             .bind(id.to_string())

@@ -3,7 +3,9 @@
 //! payments and their allocation to invoices.
 
 use crate::{col, us, Error, Result, Scope, Tx};
-use maocloud_types::{Cents, InvoiceId, OfferId, PageRequest, PaymentId, SubscriberId, SubscriptionId, Timestamp};
+use maocloud_types::{
+    Cents, InvoiceId, OfferId, PageRequest, PaymentId, SubscriberId, SubscriptionId, Timestamp,
+};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Clone)]
@@ -167,11 +169,13 @@ fn payment(row: &AnyRow) -> Result<Payment> {
     })
 }
 
-const OFFER_COLS: &str = "id, code, description, terms, multiple_allowed, status, created_at, retired_at";
+const OFFER_COLS: &str =
+    "id, code, description, terms, multiple_allowed, status, created_at, retired_at";
 const SUB_COLS: &str = "id, subscriber_id, offer_id, terms, status, start_date, commitment_end, billed_until, created_at, ended_at";
 const INV_COLS: &str = "id, kind, number, subscriber_id, subscription_id, billing_key, credited_invoice_id, issue_date, due_date, \
     seller, buyer, lines, vat, total_excl, total_vat, total_incl, note, created_at";
-const PAY_COLS: &str = "id, subscriber_id, amount, method, reference, received_on, recorded_by, created_at";
+const PAY_COLS: &str =
+    "id, subscriber_id, amount, method, reference, received_on, recorded_by, created_at";
 
 impl Tx {
     pub async fn offer_create(&mut self, o: &Offer) -> Result<()> {
@@ -195,13 +199,23 @@ impl Tx {
 
     pub async fn offer_fetch(&mut self, id: OfferId) -> Result<Offer> {
         let q = format!("SELECT {OFFER_COLS} FROM offers WHERE id = $1");
-        offer(&sqlx::query(&q).bind(id.to_string()).fetch_one(&mut *self.tx).await?)
+        offer(
+            &sqlx::query(&q)
+                .bind(id.to_string())
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
     }
 
     /// Offers in creation order; retired ones only if asked.
     pub async fn offer_list(&mut self, include_retired: bool) -> Result<Vec<Offer>> {
-        let q = format!("SELECT {OFFER_COLS} FROM offers WHERE ($1 = 1 OR status = 'active') ORDER BY id");
-        let rows = sqlx::query(&q).bind(i64::from(include_retired)).fetch_all(&mut *self.tx).await?;
+        let q = format!(
+            "SELECT {OFFER_COLS} FROM offers WHERE ($1 = 1 OR status = 'active') ORDER BY id"
+        );
+        let rows = sqlx::query(&q)
+            .bind(i64::from(include_retired))
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(offer).collect()
     }
 
@@ -235,20 +249,43 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn subscription_fetch(&mut self, scope: &Scope, id: SubscriptionId) -> Result<Subscription> {
+    pub async fn subscription_fetch(
+        &mut self,
+        scope: &Scope,
+        id: SubscriptionId,
+    ) -> Result<Subscription> {
         let q = format!("SELECT {SUB_COLS} FROM subscriptions WHERE id = $1 AND ($2 IS NULL OR subscriber_id = $2)");
-        subscription(&sqlx::query(&q).bind(id.to_string()).bind(scope.owner()).fetch_one(&mut *self.tx).await?)
+        subscription(
+            &sqlx::query(&q)
+                .bind(id.to_string())
+                .bind(scope.owner())
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
     }
 
     /// A subscriber's subscriptions, newest first.
-    pub async fn subscription_list(&mut self, scope: &Scope, subscriber: SubscriberId) -> Result<Vec<Subscription>> {
+    pub async fn subscription_list(
+        &mut self,
+        scope: &Scope,
+        subscriber: SubscriberId,
+    ) -> Result<Vec<Subscription>> {
         let q = format!("SELECT {SUB_COLS} FROM subscriptions WHERE subscriber_id = $1 AND ($2 IS NULL OR subscriber_id = $2) ORDER BY id DESC");
-        let rows = sqlx::query(&q).bind(subscriber.to_string()).bind(scope.owner()).fetch_all(&mut *self.tx).await?;
+        let rows = sqlx::query(&q)
+            .bind(subscriber.to_string())
+            .bind(scope.owner())
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(subscription).collect()
     }
 
     /// Replaces the terms of a subscription after an offer change (R-3.2).
-    pub async fn subscription_change_offer(&mut self, id: SubscriptionId, offer: OfferId, terms: &serde_json::Value) -> Result<()> {
+    pub async fn subscription_change_offer(
+        &mut self,
+        id: SubscriptionId,
+        offer: OfferId,
+        terms: &serde_json::Value,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query("UPDATE subscriptions SET offer_id = $2, terms = $3 WHERE id = $1")
             .bind(id.to_string())
@@ -261,28 +298,61 @@ impl Tx {
 
     /// Moves `billed_until` forward, only from the value the caller read (a concurrent run that
     /// already billed this period makes it return false).
-    pub async fn subscription_advance_billing(&mut self, id: SubscriptionId, from: &str, to: &str) -> Result<bool> {
+    pub async fn subscription_advance_billing(
+        &mut self,
+        id: SubscriptionId,
+        from: &str,
+        to: &str,
+    ) -> Result<bool> {
         self.check_writable()?;
-        let r = sqlx::query("UPDATE subscriptions SET billed_until = $3 WHERE id = $1 AND billed_until = $2")
-            .bind(id.to_string())
-            .bind(from)
-            .bind(to)
-            .execute(&mut *self.tx)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE subscriptions SET billed_until = $3 WHERE id = $1 AND billed_until = $2",
+        )
+        .bind(id.to_string())
+        .bind(from)
+        .bind(to)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    /// Active subscriptions not yet billed up to `through`, in id order after `after`.
-    pub async fn subscription_due(&mut self, through: &str, after: Option<SubscriptionId>, limit: i64) -> Result<Vec<Subscription>> {
+    /// Active subscriptions not yet billed up to `through`, in id order after `after`: of
+    /// live subscribers, or of the sandbox subscribers on `test_clock`.
+    pub async fn subscription_due(
+        &mut self,
+        through: &str,
+        after: Option<SubscriptionId>,
+        limit: i64,
+        test_clock: Option<&str>,
+    ) -> Result<Vec<Subscription>> {
+        let cols = SUB_COLS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let q = format!(
-            "SELECT {SUB_COLS} FROM subscriptions WHERE status = 'active' AND billed_until < $1 \
-             AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+            "SELECT {cols} FROM subscriptions s JOIN accounts a ON a.id = s.subscriber_id \
+             WHERE s.status = 'active' AND s.billed_until < $1 AND ($2 IS NULL OR s.id > $2) \
+             AND COALESCE(a.test_clock_id, '') = COALESCE($4, '') ORDER BY s.id LIMIT $3"
         );
-        let rows = sqlx::query(&q).bind(through).bind(after.map(|a| a.to_string())).bind(limit).fetch_all(&mut *self.tx).await?;
+        let rows = sqlx::query(&q)
+            .bind(through)
+            .bind(after.map(|a| a.to_string()))
+            .bind(limit)
+            .bind(test_clock)
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(subscription).collect()
     }
 
-    pub async fn offer_change_create(&mut self, c: &OfferChange, subscriber: SubscriberId, from_offer: OfferId, to_offer: OfferId, now: Timestamp) -> Result<()> {
+    pub async fn offer_change_create(
+        &mut self,
+        c: &OfferChange,
+        subscriber: SubscriberId,
+        from_offer: OfferId,
+        to_offer: OfferId,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query(
             "INSERT INTO subscription_changes (id, subscription_id, subscriber_id, from_offer_id, to_offer_id, from_terms, to_terms, effective_date, created_at) \
@@ -303,7 +373,11 @@ impl Tx {
     }
 
     /// Offer changes not yet settled on an invoice, in the order they happened.
-    pub async fn offer_change_open(&mut self, subscription: SubscriptionId, effective_before: &str) -> Result<Vec<OfferChange>> {
+    pub async fn offer_change_open(
+        &mut self,
+        subscription: SubscriptionId,
+        effective_before: &str,
+    ) -> Result<Vec<OfferChange>> {
         let rows = sqlx::query(
             "SELECT id, subscription_id, from_terms, to_terms, effective_date FROM subscription_changes \
              WHERE subscription_id = $1 AND invoice_id IS NULL AND effective_date < $2 ORDER BY effective_date, id",
@@ -327,15 +401,25 @@ impl Tx {
 
     pub async fn offer_change_settle(&mut self, change_id: &str, invoice: InvoiceId) -> Result<()> {
         self.check_writable()?;
-        sqlx::query("UPDATE subscription_changes SET invoice_id = $2 WHERE id = $1 AND invoice_id IS NULL")
-            .bind(change_id)
-            .bind(invoice.to_string())
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE subscription_changes SET invoice_id = $2 WHERE id = $1 AND invoice_id IS NULL",
+        )
+        .bind(change_id)
+        .bind(invoice.to_string())
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
-    pub async fn usage_record(&mut self, subscriber: SubscriberId, metric: &str, quantity: i64, day: &str, source: &str, now: Timestamp) -> Result<()> {
+    pub async fn usage_record(
+        &mut self,
+        subscriber: SubscriberId,
+        metric: &str,
+        quantity: i64,
+        day: &str,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query("INSERT INTO usage_records (id, subscriber_id, metric, quantity, day, source, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(uuid::Uuid::now_v7().to_string())
@@ -351,7 +435,12 @@ impl Tx {
     }
 
     /// Usage of a subscriber between two days (inclusive), summed per metric.
-    pub async fn usage_totals(&mut self, subscriber: SubscriberId, from: &str, to: &str) -> Result<Vec<(String, i64)>> {
+    pub async fn usage_totals(
+        &mut self,
+        subscriber: SubscriberId,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT metric, CAST(SUM(quantity) AS BIGINT) AS total FROM usage_records \
              WHERE subscriber_id = $1 AND day >= $2 AND day <= $3 GROUP BY metric",
@@ -361,7 +450,9 @@ impl Tx {
         .bind(to)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter().map(|r| Ok((col::get(r, "metric")?, col::get(r, "total")?))).collect()
+        rows.iter()
+            .map(|r| Ok((col::get(r, "metric")?, col::get(r, "total")?)))
+            .collect()
     }
 
     /// The next number of a series, in this transaction: rolled back with it, so numbers have
@@ -409,13 +500,24 @@ impl Tx {
 
     /// How many documents of a kind exist.
     pub async fn invoice_count(&mut self, kind: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM invoices WHERE kind = $1").bind(kind).fetch_one(&mut *self.tx).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM invoices WHERE kind = $1")
+            .bind(kind)
+            .fetch_one(&mut *self.tx)
+            .await?;
         col::get(&row, "n")
     }
 
     pub async fn invoice_fetch(&mut self, scope: &Scope, id: InvoiceId) -> Result<InvoiceRecord> {
-        let q = format!("SELECT {INV_COLS} FROM invoices WHERE id = $1 AND ($2 IS NULL OR subscriber_id = $2)");
-        invoice(&sqlx::query(&q).bind(id.to_string()).bind(scope.owner()).fetch_one(&mut *self.tx).await?)
+        let q = format!(
+            "SELECT {INV_COLS} FROM invoices WHERE id = $1 AND ($2 IS NULL OR subscriber_id = $2)"
+        );
+        invoice(
+            &sqlx::query(&q)
+                .bind(id.to_string())
+                .bind(scope.owner())
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )
     }
 
     /// Documents of one kind, newest first; for one subscriber or (operators) everyone;
@@ -445,7 +547,11 @@ impl Tx {
     }
 
     /// Invoices with something left to pay, oldest first.
-    pub async fn invoice_outstanding(&mut self, scope: &Scope, subscriber: SubscriberId) -> Result<Vec<Outstanding>> {
+    pub async fn invoice_outstanding(
+        &mut self,
+        scope: &Scope,
+        subscriber: SubscriberId,
+    ) -> Result<Vec<Outstanding>> {
         let rows = sqlx::query(
             "SELECT i.id, i.number, i.due_date, i.total_incl, \
              CAST(COALESCE((SELECT SUM(a.amount) FROM payment_allocations a WHERE a.invoice_id = i.id), 0) AS BIGINT) AS paid, \
@@ -474,21 +580,28 @@ impl Tx {
 
     pub async fn payment_create(&mut self, p: &Payment) -> Result<()> {
         self.check_writable()?;
-        sqlx::query(&format!("INSERT INTO payments ({PAY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
-            .bind(p.id.to_string())
-            .bind(p.subscriber_id.to_string())
-            .bind(p.amount.0)
-            .bind(&p.method)
-            .bind(&p.reference)
-            .bind(&p.received_on)
-            .bind(&p.recorded_by)
-            .bind(us(p.created_at))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO payments ({PAY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(p.id.to_string())
+        .bind(p.subscriber_id.to_string())
+        .bind(p.amount.0)
+        .bind(&p.method)
+        .bind(&p.reference)
+        .bind(&p.received_on)
+        .bind(&p.recorded_by)
+        .bind(us(p.created_at))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
-    pub async fn payment_allocate(&mut self, payment: PaymentId, invoice: InvoiceId, amount: Cents) -> Result<()> {
+    pub async fn payment_allocate(
+        &mut self,
+        payment: PaymentId,
+        invoice: InvoiceId,
+        amount: Cents,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query("INSERT INTO payment_allocations (id, payment_id, invoice_id, amount) VALUES ($1, $2, $3, $4)")
             .bind(uuid::Uuid::now_v7().to_string())
@@ -500,9 +613,17 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn payment_list(&mut self, scope: &Scope, subscriber: SubscriberId) -> Result<Vec<Payment>> {
+    pub async fn payment_list(
+        &mut self,
+        scope: &Scope,
+        subscriber: SubscriberId,
+    ) -> Result<Vec<Payment>> {
         let q = format!("SELECT {PAY_COLS} FROM payments WHERE subscriber_id = $1 AND ($2 IS NULL OR subscriber_id = $2) ORDER BY id DESC");
-        let rows = sqlx::query(&q).bind(subscriber.to_string()).bind(scope.owner()).fetch_all(&mut *self.tx).await?;
+        let rows = sqlx::query(&q)
+            .bind(subscriber.to_string())
+            .bind(scope.owner())
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(payment).collect()
     }
 }
@@ -520,14 +641,21 @@ pub struct PrintItem {
 impl Tx {
     /// `electronic` or `paper` (R-6.1c).
     pub async fn invoice_delivery_fetch(&mut self, subscriber: SubscriberId) -> Result<String> {
-        let row = sqlx::query("SELECT invoice_delivery FROM subscriber_profiles WHERE account_id = $1")
-            .bind(subscriber.to_string())
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT invoice_delivery FROM subscriber_profiles WHERE account_id = $1")
+                .bind(subscriber.to_string())
+                .fetch_one(&mut *self.tx)
+                .await?;
         col::get(&row, "invoice_delivery")
     }
 
-    pub async fn invoice_delivery_set(&mut self, scope: &Scope, subscriber: SubscriberId, delivery: &str, now: Timestamp) -> Result<()> {
+    pub async fn invoice_delivery_set(
+        &mut self,
+        scope: &Scope,
+        subscriber: SubscriberId,
+        delivery: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         let r = sqlx::query("UPDATE subscriber_profiles SET invoice_delivery = $3, updated_at = $4 WHERE account_id = $1 AND ($2 IS NULL OR account_id = $2)")
             .bind(subscriber.to_string())
@@ -542,14 +670,21 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn print_queue_add(&mut self, invoice: InvoiceId, subscriber: SubscriberId, now: Timestamp) -> Result<()> {
+    pub async fn print_queue_add(
+        &mut self,
+        invoice: InvoiceId,
+        subscriber: SubscriberId,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
-        sqlx::query("INSERT INTO print_queue (invoice_id, subscriber_id, queued_at) VALUES ($1, $2, $3)")
-            .bind(invoice.to_string())
-            .bind(subscriber.to_string())
-            .bind(us(now))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO print_queue (invoice_id, subscriber_id, queued_at) VALUES ($1, $2, $3)",
+        )
+        .bind(invoice.to_string())
+        .bind(subscriber.to_string())
+        .bind(us(now))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
@@ -575,7 +710,12 @@ impl Tx {
             .collect()
     }
 
-    pub async fn print_queue_mark_mailed(&mut self, invoice: InvoiceId, by: &str, now: Timestamp) -> Result<()> {
+    pub async fn print_queue_mark_mailed(
+        &mut self,
+        invoice: InvoiceId,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         let r = sqlx::query("UPDATE print_queue SET mailed_at = $2, mailed_by = $3 WHERE invoice_id = $1 AND mailed_at IS NULL")
             .bind(invoice.to_string())

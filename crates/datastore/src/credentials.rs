@@ -61,7 +61,11 @@ impl Tx {
             "SELECT {TOKEN_COLS} FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
              AND (expires_at IS NULL OR expires_at > $2)"
         );
-        let row = sqlx::query(&q).bind(hash).bind(us(now)).fetch_one(&mut *self.tx).await?;
+        let row = sqlx::query(&q)
+            .bind(hash)
+            .bind(us(now))
+            .fetch_one(&mut *self.tx)
+            .await?;
         api_token(&row)
     }
 
@@ -70,12 +74,20 @@ impl Tx {
         let q = format!(
             "SELECT {TOKEN_COLS} FROM api_tokens WHERE account_id = $1 AND revoked_at IS NULL ORDER BY id DESC"
         );
-        let rows = sqlx::query(&q).bind(account.to_string()).fetch_all(&mut *self.tx).await?;
+        let rows = sqlx::query(&q)
+            .bind(account.to_string())
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(api_token).collect()
     }
 
     /// Revokes one of the account's tokens; `NotFound` if it is not theirs or already revoked.
-    pub async fn api_token_revoke(&mut self, account: Uuid, id: ApiTokenId, now: Timestamp) -> Result<()> {
+    pub async fn api_token_revoke(
+        &mut self,
+        account: Uuid,
+        id: ApiTokenId,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         let r = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL",
@@ -190,6 +202,22 @@ impl Tx {
         Ok(())
     }
 
+    /// How many one-time tokens of a purpose an account was sent since `since`.
+    pub async fn one_time_token_count_since(
+        &mut self,
+        account: Uuid,
+        purpose: OneTimePurpose,
+        since: Timestamp,
+    ) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM one_time_tokens WHERE account_id = $1 AND purpose = $2 AND created_at >= $3")
+            .bind(account.to_string())
+            .bind(purpose.as_str())
+            .bind(us(since))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        col::get(&row, "n")
+    }
+
     /// Uses a one-time token: returns its account if it exists, has this purpose, is unused and
     /// unexpired; marks it used in the same statement so it can never be used twice.
     pub async fn one_time_token_consume(
@@ -211,23 +239,36 @@ impl Tx {
         col::id(&row, "account_id")
     }
 
-    pub async fn login_attempt_record(&mut self, email: &str, ip: &str, success: bool, now: Timestamp) -> Result<()> {
+    pub async fn login_attempt_record(
+        &mut self,
+        email: &str,
+        ip: &str,
+        success: bool,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
-        sqlx::query("INSERT INTO login_attempts (id, email, ip, at, success) VALUES ($1, $2, $3, $4, $5)")
-            .bind(Uuid::now_v7().to_string())
-            .bind(email)
-            .bind(ip)
-            .bind(us(now))
-            .bind(i64::from(success))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO login_attempts (id, email, ip, at, success) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(email)
+        .bind(ip)
+        .bind(us(now))
+        .bind(i64::from(success))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 
     /// Failed attempts since `since` for this email and for this IP: `(per_email, per_ip)`.
     /// A success resets the email's count: only failures recorded after the last success count
     /// (ids are time-ordered, so this holds even when the injected clock stands still).
-    pub async fn login_failures_since(&mut self, email: &str, ip: &str, since: Timestamp) -> Result<(i64, i64)> {
+    pub async fn login_failures_since(
+        &mut self,
+        email: &str,
+        ip: &str,
+        since: Timestamp,
+    ) -> Result<(i64, i64)> {
         let row = sqlx::query(
             "SELECT \
              (SELECT COUNT(*) FROM login_attempts WHERE email = $1 AND at >= $3 AND success = 0 \

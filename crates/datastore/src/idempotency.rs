@@ -13,12 +13,18 @@ pub struct StoredResponse {
 }
 
 impl Tx {
-    pub async fn idempotency_fetch(&mut self, scope: &str, key: &str) -> Result<Option<StoredResponse>> {
-        let row = sqlx::query("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(scope)
-            .bind(key)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+    pub async fn idempotency_fetch(
+        &mut self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.map(|r| {
             let status: i64 = col::get(&r, "status")?;
             Ok(StoredResponse {
@@ -31,7 +37,13 @@ impl Tx {
     }
 
     /// Keeps a response; a concurrent first writer wins (`Conflict`).
-    pub async fn idempotency_store(&mut self, scope: &str, key: &str, resp: &StoredResponse, now: Timestamp) -> Result<()> {
+    pub async fn idempotency_store(
+        &mut self,
+        scope: &str,
+        key: &str,
+        resp: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         sqlx::query(
             "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",

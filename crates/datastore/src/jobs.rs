@@ -38,7 +38,12 @@ impl Tx {
 
     /// Claims the next due job for `worker` until `lease_until`, or `None` if nothing is due
     /// (or another runner won the race).
-    pub async fn job_claim(&mut self, worker: &str, now: Timestamp, lease_until: Timestamp) -> Result<Option<Job>> {
+    pub async fn job_claim(
+        &mut self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>> {
         self.check_writable()?;
         let row = sqlx::query(
             "UPDATE jobs SET locked_by = $1, locked_until = $3, attempts = attempts + 1 \
@@ -82,7 +87,14 @@ impl Tx {
     }
 
     /// Releases a claimed job after a failure: to run again at `retry_at`, or failed for good.
-    pub async fn job_fail(&mut self, id: JobId, worker: &str, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<bool> {
+    pub async fn job_fail(
+        &mut self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool> {
         self.check_writable()?;
         let r = match retry_at {
             Some(at) => sqlx::query(
@@ -109,9 +121,12 @@ impl Tx {
 
     /// Counts of jobs by state, for metrics and the back office.
     pub async fn job_counts(&mut self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state")
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(|r| Ok((col::get(r, "state")?, col::get(r, "n")?))).collect()
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state ORDER BY state")
+                .fetch_all(&mut *self.tx)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((col::get(r, "state")?, col::get(r, "n")?)))
+            .collect()
     }
 }

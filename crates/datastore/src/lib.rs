@@ -6,17 +6,18 @@
 //! and a subscriber's scope filters every such query by owner — another's row is simply absent.
 
 pub mod accounts;
-pub mod billing;
 mod audit;
+pub mod billing;
 mod credentials;
 mod idempotency;
 mod jobs;
-pub use jobs::NewJob;
-pub use idempotency::StoredResponse;
 pub use accounts::NewAccount;
+pub use idempotency::StoredResponse;
+pub use jobs::NewJob;
 pub mod model;
 mod outbox;
 mod terms;
+pub mod test_clocks;
 
 use maocloud_types::{Principal, SubscriberId};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -62,7 +63,10 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Error::Unavailable(e),
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
-                let what = db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned());
+                let what = db
+                    .constraint()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| db.message().to_owned());
                 Error::Conflict(what)
             }
             other => Error::Other(other),
@@ -149,7 +153,11 @@ impl Datastore {
             });
         let pool = opts.connect(&url).await?;
         let write_lock = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Datastore { pool, backend, write_lock })
+        Ok(Datastore {
+            pool,
+            backend,
+            write_lock,
+        })
     }
 
     /// Applies the numbered migrations that are not applied yet. Safe to call from every replica.
@@ -170,7 +178,11 @@ impl Datastore {
 
     /// A transaction for reading. Writing through it is a bug and is refused.
     pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx { tx: self.pool.begin().await?, _writer: None, writable: false })
+        Ok(Tx {
+            tx: self.pool.begin().await?,
+            _writer: None,
+            writable: false,
+        })
     }
 
     /// A transaction that may write. On SQLite it waits for the single writer slot first.
@@ -179,7 +191,11 @@ impl Datastore {
             Some(l) => Some(l.clone().lock_owned().await),
             None => None,
         };
-        Ok(Tx { tx: self.pool.begin().await?, _writer: guard, writable: true })
+        Ok(Tx {
+            tx: self.pool.begin().await?,
+            _writer: guard,
+            writable: true,
+        })
     }
 
     pub async fn close(&self) {
@@ -204,7 +220,9 @@ impl Tx {
         if self.writable {
             Ok(())
         } else {
-            Err(Error::Corrupt("write attempted in a read transaction".into()))
+            Err(Error::Corrupt(
+                "write attempted in a read transaction".into(),
+            ))
         }
     }
 }
@@ -218,11 +236,16 @@ pub(crate) mod col {
 
     pub fn id<T: FromStr>(row: &super::AnyRow, name: &str) -> Result<T> {
         let s: String = row.try_get(name)?;
-        s.parse().map_err(|_| Error::Corrupt(format!("{name}: not an id: {s}")))
+        s.parse()
+            .map_err(|_| Error::Corrupt(format!("{name}: not an id: {s}")))
     }
     pub fn opt_id<T: FromStr>(row: &super::AnyRow, name: &str) -> Result<Option<T>> {
         let s: Option<String> = row.try_get(name)?;
-        s.map(|s| s.parse().map_err(|_| Error::Corrupt(format!("{name}: not an id: {s}")))).transpose()
+        s.map(|s| {
+            s.parse()
+                .map_err(|_| Error::Corrupt(format!("{name}: not an id: {s}")))
+        })
+        .transpose()
     }
     pub fn ts(row: &super::AnyRow, name: &str) -> Result<Timestamp> {
         let v: i64 = row.try_get(name)?;
@@ -256,10 +279,14 @@ pub mod testing {
     /// Creates database `name` on the server of `admin_url` and returns its URL.
     pub async fn postgres_create_database(admin_url: &str, name: &str) -> super::Result<String> {
         if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(super::Error::Corrupt(format!("unsafe database name {name}")));
+            return Err(super::Error::Corrupt(format!(
+                "unsafe database name {name}"
+            )));
         }
         let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
         conn.close().await?;
         let (base, _) = admin_url.rsplit_once('/').unwrap_or((admin_url, ""));
         Ok(format!("{base}/{name}"))

@@ -56,7 +56,10 @@ impl Tx {
 
     pub async fn email_fetch(&mut self, id: EmailId) -> Result<Email> {
         let q = format!("SELECT {EMAIL_COLS} FROM emails WHERE id = $1");
-        let row = sqlx::query(&q).bind(id.to_string()).fetch_one(&mut *self.tx).await?;
+        let row = sqlx::query(&q)
+            .bind(id.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
         email(&row)
     }
 
@@ -78,7 +81,12 @@ impl Tx {
         let text = match outcome {
             Ok(t) | Err(t) => t,
         };
-        sqlx::query(q).bind(id.to_string()).bind(text).bind(us(now)).execute(&mut *self.tx).await?;
+        sqlx::query(q)
+            .bind(id.to_string())
+            .bind(text)
+            .bind(us(now))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -110,7 +118,12 @@ impl Tx {
     }
 
     /// A subscriber's inbox, newest first.
-    pub async fn message_list(&mut self, scope: &Scope, subscriber: SubscriberId, page: &PageRequest) -> Result<Vec<Message>> {
+    pub async fn message_list(
+        &mut self,
+        scope: &Scope,
+        subscriber: SubscriberId,
+        page: &PageRequest,
+    ) -> Result<Vec<Message>> {
         let q = format!(
             "SELECT {MESSAGE_COLS} FROM messages WHERE subscriber_id = $1 AND ($2 IS NULL OR subscriber_id = $2) \
              AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -127,11 +140,20 @@ impl Tx {
 
     pub async fn message_fetch(&mut self, scope: &Scope, id: MessageId) -> Result<Message> {
         let q = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = $1 AND ($2 IS NULL OR subscriber_id = $2)");
-        let row = sqlx::query(&q).bind(id.to_string()).bind(scope.owner()).fetch_one(&mut *self.tx).await?;
+        let row = sqlx::query(&q)
+            .bind(id.to_string())
+            .bind(scope.owner())
+            .fetch_one(&mut *self.tx)
+            .await?;
         message(&row)
     }
 
-    pub async fn message_mark_read(&mut self, scope: &Scope, id: MessageId, now: Timestamp) -> Result<()> {
+    pub async fn message_mark_read(
+        &mut self,
+        scope: &Scope,
+        id: MessageId,
+        now: Timestamp,
+    ) -> Result<()> {
         self.check_writable()?;
         let r = sqlx::query(
             "UPDATE messages SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND ($2 IS NULL OR subscriber_id = $2)",
@@ -147,7 +169,11 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn message_unread_count(&mut self, scope: &Scope, subscriber: SubscriberId) -> Result<i64> {
+    pub async fn message_unread_count(
+        &mut self,
+        scope: &Scope,
+        subscriber: SubscriberId,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM messages WHERE subscriber_id = $1 AND ($2 IS NULL OR subscriber_id = $2) AND read_at IS NULL",
         )

@@ -5,7 +5,11 @@ use crate::{decimal, percent, quantity, Document, Party};
 use std::fmt::Write;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 fn date102(iso: &str) -> String {
@@ -30,7 +34,12 @@ fn party(out: &mut String, tag: &str, p: &Party) {
     if let Some(l2) = &p.address_line2 {
         let _ = write!(out, "<ram:LineTwo>{}</ram:LineTwo>", esc(l2));
     }
-    let _ = write!(out, "<ram:CityName>{}</ram:CityName><ram:CountryID>{}</ram:CountryID></ram:PostalTradeAddress>", esc(&p.city), esc(&p.country));
+    let _ = write!(
+        out,
+        "<ram:CityName>{}</ram:CityName><ram:CountryID>{}</ram:CountryID></ram:PostalTradeAddress>",
+        esc(&p.city),
+        esc(&p.country)
+    );
     if let Some(email) = &p.email {
         let _ = write!(out, "<ram:URIUniversalCommunication><ram:URIID schemeID=\"EM\">{}</ram:URIID></ram:URIUniversalCommunication>", esc(email));
     }
@@ -46,7 +55,11 @@ pub fn cii_xml(d: &Document) -> String {
     x.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>
 <rsm:CrossIndustryInvoice xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" xmlns:qdt="urn:un:unece:uncefact:data:standard:QualifiedDataType:100" xmlns:ram="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100" xmlns:udt="urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100">"#);
     x.push_str("<rsm:ExchangedDocumentContext><ram:GuidelineSpecifiedDocumentContextParameter><ram:ID>urn:cen.eu:en16931:2017</ram:ID></ram:GuidelineSpecifiedDocumentContextParameter></rsm:ExchangedDocumentContext>");
-    let type_code = if d.kind == "credit_note" { "381" } else { "380" };
+    let type_code = if d.kind == "credit_note" {
+        "381"
+    } else {
+        "380"
+    };
     let _ = write!(
         x,
         "<rsm:ExchangedDocument><ram:ID>{}</ram:ID><ram:TypeCode>{type_code}</ram:TypeCode><ram:IssueDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:IssueDateTime>",
@@ -54,7 +67,11 @@ pub fn cii_xml(d: &Document) -> String {
         date102(&d.issue_date)
     );
     if let Some(note) = &d.note {
-        let _ = write!(x, "<ram:IncludedNote><ram:Content>{}</ram:Content></ram:IncludedNote>", esc(note));
+        let _ = write!(
+            x,
+            "<ram:IncludedNote><ram:Content>{}</ram:Content></ram:IncludedNote>",
+            esc(note)
+        );
     }
     let _ = write!(x, "<ram:IncludedNote><ram:Content>{}</ram:Content><ram:SubjectCode>PMT</ram:SubjectCode></ram:IncludedNote>", esc(&d.payment_terms));
     x.push_str("</rsm:ExchangedDocument><rsm:SupplyChainTradeTransaction>");
@@ -98,7 +115,11 @@ pub fn cii_xml(d: &Document) -> String {
         );
     }
     x.push_str("<ram:SpecifiedTradePaymentTerms>");
-    let _ = write!(x, "<ram:Description>{}</ram:Description>", esc(&d.payment_terms));
+    let _ = write!(
+        x,
+        "<ram:Description>{}</ram:Description>",
+        esc(&d.payment_terms)
+    );
     if let Some(due) = &d.due_date {
         let _ = write!(x, "<ram:DueDateDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:DueDateDateTime>", date102(due));
     }

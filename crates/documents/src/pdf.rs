@@ -17,7 +17,9 @@ const TEMPLATE: &str = include_str!("../templates/invoice.typ");
 fn fonts() -> &'static (Vec<Font>, LazyHash<FontBook>) {
     static F: OnceLock<(Vec<Font>, LazyHash<FontBook>)> = OnceLock::new();
     F.get_or_init(|| {
-        let fonts: Vec<Font> = typst_assets::fonts().flat_map(|data| Font::iter(Bytes::new(data))).collect();
+        let fonts: Vec<Font> = typst_assets::fonts()
+            .flat_map(|data| Font::iter(Bytes::new(data)))
+            .collect();
         let book = FontBook::from_fonts(&fonts);
         (fonts, LazyHash::new(book))
     })
@@ -29,7 +31,11 @@ fn library() -> &'static LazyHash<Library> {
 }
 
 fn file_id(path: &str) -> FileId {
-    RootedPath::new(VirtualRoot::Project, VirtualPath::new(path).expect("valid virtual path")).intern()
+    RootedPath::new(
+        VirtualRoot::Project,
+        VirtualPath::new(path).expect("valid virtual path"),
+    )
+    .intern()
 }
 
 struct InvoiceWorld {
@@ -52,11 +58,16 @@ impl World for InvoiceWorld {
         if id == self.main.id() {
             Ok(self.main.clone())
         } else {
-            Err(FileError::NotFound(std::path::PathBuf::from("not a source")))
+            Err(FileError::NotFound(std::path::PathBuf::from(
+                "not a source",
+            )))
         }
     }
     fn file(&self, id: FileId) -> FileResult<Bytes> {
-        self.files.get(&id).cloned().ok_or_else(|| FileError::NotFound(std::path::PathBuf::from("not provided")))
+        self.files
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| FileError::NotFound(std::path::PathBuf::from("not provided")))
     }
     fn font(&self, index: usize) -> Option<Font> {
         fonts().0.get(index).cloned()
@@ -124,24 +135,52 @@ pub fn render(d: &Document) -> Result<Vec<u8>, Error> {
     files.insert(file_id("/data.json"), Bytes::new(data));
     files.insert(file_id("/factur-x.xml"), Bytes::new(xml.into_bytes()));
     let today = {
-        let p: Vec<i64> = d.issue_date.split('-').filter_map(|s| s.parse().ok()).collect();
-        (p.first().copied().unwrap_or(2026) as i32, p.get(1).copied().unwrap_or(1) as u8, p.get(2).copied().unwrap_or(1) as u8)
+        let p: Vec<i64> = d
+            .issue_date
+            .split('-')
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        (
+            p.first().copied().unwrap_or(2026) as i32,
+            p.get(1).copied().unwrap_or(1) as u8,
+            p.get(2).copied().unwrap_or(1) as u8,
+        )
     };
     let world = InvoiceWorld { main, files, today };
     let document: typst_layout::PagedDocument = typst::compile(&world).output.map_err(|errs| {
-        Error::Typst(errs.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; "))
+        Error::Typst(
+            errs.iter()
+                .map(|e| e.message.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     })?;
-    let standards = typst_pdf::PdfStandards::new(&[typst_pdf::PdfStandard::A_3b]).map_err(|e| Error::Typst(format!("{e:?}")))?;
+    let standards = typst_pdf::PdfStandards::new(&[typst_pdf::PdfStandard::A_3b])
+        .map_err(|e| Error::Typst(format!("{e:?}")))?;
     let options = typst_pdf::PdfOptions {
         ident: typst::foundations::Smart::Custom(d.number.clone()),
-        timestamp: Some(typst_pdf::Timestamp::new_utc(Datetime::from_ymd_hms(today.0, today.1, today.2, 0, 0, 0).expect("valid date"))),
+        timestamp: Some(typst_pdf::Timestamp::new_utc(
+            Datetime::from_ymd_hms(today.0, today.1, today.2, 0, 0, 0).expect("valid date"),
+        )),
         standards,
         ..Default::default()
     };
     let pdf = typst_pdf::pdf(&document, &options).map_err(|errs| {
-        Error::Typst(errs.iter().map(|e| e.message.to_string()).collect::<Vec<_>>().join("; "))
+        Error::Typst(
+            errs.iter()
+                .map(|e| e.message.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     })?;
-    add_facturx_xmp(&pdf, if d.kind == "credit_note" { "CREDIT_NOTE" } else { "INVOICE" })
+    add_facturx_xmp(
+        &pdf,
+        if d.kind == "credit_note" {
+            "CREDIT_NOTE"
+        } else {
+            "INVOICE"
+        },
+    )
 }
 
 const FX_NS: &str = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#";
@@ -171,10 +210,23 @@ fn facturx_xmp(doc_type: &str) -> String {
 fn add_facturx_xmp(pdf: &[u8], doc_type: &str) -> Result<Vec<u8>, Error> {
     let err = |e: &dyn std::fmt::Display| Error::Pdf(e.to_string());
     let mut doc = lopdf::Document::load_mem(pdf).map_err(|e| err(&e))?;
-    let root = doc.trailer.get(b"Root").and_then(|r| r.as_reference()).map_err(|e| err(&e))?;
-    let meta = doc.get_dictionary(root).and_then(|c| c.get(b"Metadata")).and_then(|m| m.as_reference()).map_err(|e| err(&e))?;
-    let stream = doc.get_object_mut(meta).and_then(|o| o.as_stream_mut()).map_err(|e| err(&e))?;
-    let content = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
+    let root = doc
+        .trailer
+        .get(b"Root")
+        .and_then(|r| r.as_reference())
+        .map_err(|e| err(&e))?;
+    let meta = doc
+        .get_dictionary(root)
+        .and_then(|c| c.get(b"Metadata"))
+        .and_then(|m| m.as_reference())
+        .map_err(|e| err(&e))?;
+    let stream = doc
+        .get_object_mut(meta)
+        .and_then(|o| o.as_stream_mut())
+        .map_err(|e| err(&e))?;
+    let content = stream
+        .decompressed_content()
+        .unwrap_or_else(|_| stream.content.clone());
     let xmp = String::from_utf8(content).map_err(|e| err(&e))?;
     let Some(at) = xmp.rfind("</rdf:RDF>") else {
         return Err(Error::Pdf("the XMP metadata has no rdf:RDF element".into()));

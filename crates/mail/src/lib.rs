@@ -34,7 +34,10 @@ pub enum MailError {
 impl MailError {
     /// Whether retrying later can help (a server down) or not (a malformed address).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, MailError::Address(_) | MailError::Build(_) | MailError::Config(_))
+        matches!(
+            self,
+            MailError::Address(_) | MailError::Build(_) | MailError::Config(_)
+        )
     }
 }
 
@@ -46,7 +49,10 @@ pub trait Mailer: Send + Sync + 'static {
 }
 
 fn build(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, MailError> {
-    let to: Mailbox = email.to.parse().map_err(|e| MailError::Address(format!("{}: {e}", email.to)))?;
+    let to: Mailbox = email
+        .to
+        .parse()
+        .map_err(|e| MailError::Address(format!("{}: {e}", email.to)))?;
     let domain = from.email.domain().to_string();
     Message::builder()
         .from(from.clone())
@@ -71,7 +77,9 @@ impl SmtpMailer {
             .map_err(|e| MailError::Config(e.to_string()))?
             .timeout(Some(std::time::Duration::from_secs(20)))
             .build();
-        let from = from.parse().map_err(|e| MailError::Config(format!("from address {from}: {e}")))?;
+        let from = from
+            .parse()
+            .map_err(|e| MailError::Config(format!("from address {from}: {e}")))?;
         Ok(SmtpMailer { transport, from })
     }
 }
@@ -80,7 +88,10 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<&'static str, MailError> {
         let msg = build(&self.from, email)?;
-        self.transport.send(msg).await.map_err(|e| MailError::Smtp(e.to_string()))?;
+        self.transport
+            .send(msg)
+            .await
+            .map_err(|e| MailError::Smtp(e.to_string()))?;
         Ok("smtp")
     }
 }
@@ -98,7 +109,9 @@ impl MaildirMailer {
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(root.join(sub))?;
         }
-        let from = from.parse().map_err(|e| MailError::Config(format!("from address {from}: {e}")))?;
+        let from = from
+            .parse()
+            .map_err(|e| MailError::Config(format!("from address {from}: {e}")))?;
         Ok(MaildirMailer { root, from })
     }
 }

@@ -13,7 +13,11 @@ use std::io::Read;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "maocloud", version, about = "Maocloud: the cloud platform for hosting providers, in one binary.")]
+#[command(
+    name = "maocloud",
+    version,
+    about = "Maocloud: the cloud platform for hosting providers, in one binary."
+)]
 pub struct Cli {
     /// Platform URL for client commands [default: the one stored by `maocloud login`].
     #[arg(long, global = true, env = "MAOCLOUD_URL")]
@@ -173,8 +177,12 @@ impl std::str::FromStr for Format {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("MAOCLOUD_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::io::stderr).init();
+    let filter =
+        std::env::var("MAOCLOUD_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -194,7 +202,9 @@ pub fn main() -> ExitCode {
 fn read_password(from_stdin: bool, prompt: &str) -> anyhow::Result<String> {
     let pw = if from_stdin {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the password from standard input")?;
         s.trim_end_matches(['\n', '\r']).to_string()
     } else {
         rpassword::prompt_password(prompt).context("reading the password")?
@@ -209,25 +219,64 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = cli.output;
     match cli.command {
         Command::Serve(args) => crate::serve::serve(args.resolve()?).await,
-        Command::Operator(OperatorCommand::Create { email, role, name, password_stdin, db }) => {
+        Command::Operator(OperatorCommand::Create {
+            email,
+            role,
+            name,
+            password_stdin,
+            db,
+        }) => {
             let password = read_password(password_stdin, "Password: ")?;
             let mut config = db.resolve()?;
             config.demo = false;
-            let platform = crate::serve::Platform::build(config, std::sync::Arc::new(maocloud_types::SystemClock)).await?;
-            let ctx = maocloud_app::Ctx { principal: maocloud_types::Principal::System, ip: "cli".into() };
+            let platform = crate::serve::Platform::build(
+                config,
+                std::sync::Arc::new(maocloud_types::SystemClock),
+            )
+            .await?;
+            let ctx = maocloud_app::Ctx {
+                principal: maocloud_types::Principal::System,
+                ip: "cli".into(),
+            };
             let name = name.unwrap_or_else(|| email.clone());
-            let op = maocloud_app::accounts::operator_create(&platform.app, &ctx, &email, role, &password, &name, true)
-                .await
-                .map_err(app_error)?;
+            let op = maocloud_app::accounts::operator_create(
+                &platform.app,
+                &ctx,
+                &email,
+                role,
+                &password,
+                &name,
+                true,
+            )
+            .await
+            .map_err(app_error)?;
             let v = json!({"id": op.id.to_string(), "email": email, "role": role.as_str(), "totp_secret": op.totp_secret, "totp_uri": op.totp_uri});
-            output::print(out, &v, &[col("ID", "id"), col("EMAIL", "email"), col("ROLE", "role"), col("TOTP SECRET", "totp_secret"), col("TOTP URI", "totp_uri")]);
+            output::print(
+                out,
+                &v,
+                &[
+                    col("ID", "id"),
+                    col("EMAIL", "email"),
+                    col("ROLE", "role"),
+                    col("TOTP SECRET", "totp_secret"),
+                    col("TOTP URI", "totp_uri"),
+                ],
+            );
             if out == Format::Table {
                 eprintln!("Add the TOTP secret to an authenticator app now: it is shown only once and needed to sign in.");
             }
             Ok(())
         }
-        Command::Login { email, password_stdin, totp } => {
-            let url = cli.url.clone().or_else(|| Credentials::load().ok().flatten().map(|c| c.url)).unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        Command::Login {
+            email,
+            password_stdin,
+            totp,
+        } => {
+            let url = cli
+                .url
+                .clone()
+                .or_else(|| Credentials::load().ok().flatten().map(|c| c.url))
+                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
             let email = match email {
                 Some(e) => e,
                 None => {
@@ -245,9 +294,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 body["totp"] = json!(t);
             }
             let resp = client.post("/api/v1/tokens", &body).await?;
-            let token = resp["token"].as_str().context("the server returned no token")?.to_string();
-            let path = Credentials { url: client.url().to_string(), token, email: Some(email.clone()) }.save()?;
-            eprintln!("Signed in to {} as {email}; token stored in {}", client.url(), path.display());
+            let token = resp["token"]
+                .as_str()
+                .context("the server returned no token")?
+                .to_string();
+            let path = Credentials {
+                url: client.url().to_string(),
+                token,
+                email: Some(email.clone()),
+            }
+            .save()?;
+            eprintln!(
+                "Signed in to {} as {email}; token stored in {}",
+                client.url(),
+                path.display()
+            );
             Ok(())
         }
         Command::Logout => {
@@ -261,21 +322,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami => {
             let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
             let me = c.get("/api/v1/me").await?;
-            output::print(out, &me, &[col("ID", "id"), col("KIND", "kind"), col("EMAIL", "email"), col("NAME", "display_name"), col("ROLE", "role"), col("VERIFIED", "email_verified"), col("TOTP", "totp_enabled")]);
+            output::print(
+                out,
+                &me,
+                &[
+                    col("ID", "id"),
+                    col("KIND", "kind"),
+                    col("EMAIL", "email"),
+                    col("NAME", "display_name"),
+                    col("ROLE", "role"),
+                    col("VERIFIED", "email_verified"),
+                    col("TOTP", "totp_enabled"),
+                ],
+            );
             Ok(())
         }
         Command::Token(cmd) => {
             let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
-            let cols = [col("ID", "id"), col("NAME", "name"), col("PREFIX", "prefix"), col("CREATED", "created_at"), col("EXPIRES", "expires_at"), col("LAST USED", "last_used_at")];
+            let cols = [
+                col("ID", "id"),
+                col("NAME", "name"),
+                col("PREFIX", "prefix"),
+                col("CREATED", "created_at"),
+                col("EXPIRES", "expires_at"),
+                col("LAST USED", "last_used_at"),
+            ];
             match cmd {
                 TokenCommand::List => output::print(out, &c.get("/api/v1/tokens").await?, &cols),
-                TokenCommand::Create { name, expires_in_days } => {
+                TokenCommand::Create {
+                    name,
+                    expires_in_days,
+                } => {
                     let mut body = json!({"name": name});
                     if let Some(d) = expires_in_days {
                         body["expires_in_days"] = json!(d);
                     }
                     let t = c.post("/api/v1/tokens", &body).await?;
-                    output::print(out, &t, &[col("ID", "id"), col("NAME", "name"), col("EXPIRES", "expires_at"), col("TOKEN", "token")]);
+                    output::print(
+                        out,
+                        &t,
+                        &[
+                            col("ID", "id"),
+                            col("NAME", "name"),
+                            col("EXPIRES", "expires_at"),
+                            col("TOKEN", "token"),
+                        ],
+                    );
                 }
                 TokenCommand::Revoke { id } => {
                     c.delete(&format!("/api/v1/tokens/{id}")).await?;
@@ -289,22 +381,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Offer(cmd) => {
-            let cols = [col("ID", "id"), col("CODE", "code"), col("NAME", "terms.name"), col("EUR/MONTH EXCL. VAT", "terms.monthly_price_cents"), col("VAT BP", "terms.vat_rate_bp"), col("COMMITMENT", "terms.commitment_months"), col("STATUS", "status")];
+            let cols = [
+                col("ID", "id"),
+                col("CODE", "code"),
+                col("NAME", "terms.name"),
+                col("EUR/MONTH EXCL. VAT", "terms.monthly_price_cents"),
+                col("VAT BP", "terms.vat_rate_bp"),
+                col("COMMITMENT", "terms.commitment_months"),
+                col("STATUS", "status"),
+            ];
             match cmd {
                 OfferCommand::List => {
-                    let url = cli.url.clone().or_else(|| Credentials::load().ok().flatten().map(|c| c.url)).unwrap_or_else(|| "http://127.0.0.1:8080".into());
+                    let url = cli
+                        .url
+                        .clone()
+                        .or_else(|| Credentials::load().ok().flatten().map(|c| c.url))
+                        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
                     let list = Client::new(&url, None)?.get("/api/v1/offers").await?;
                     output::print(out, &list["offers"], &cols);
                 }
                 OfferCommand::Create { file } => {
-                    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-                    let body: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let body: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", file.display()))?;
                     let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
                     output::print(out, &c.post("/api/v1/offers", &body).await?, &cols);
                 }
                 OfferCommand::Retire { id } => {
                     let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
-                    c.post(&format!("/api/v1/offers/{id}/retire"), &json!({})).await?;
+                    c.post(&format!("/api/v1/offers/{id}/retire"), &json!({}))
+                        .await?;
                     eprintln!("Offer {id} retired from the price list.");
                 }
             }
@@ -312,20 +419,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Subscription(cmd) => {
             let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
-            let cols = [col("ID", "id"), col("OFFER", "terms.name"), col("STATUS", "status"), col("START", "start_date"), col("COMMITMENT END", "commitment_end"), col("BILLED UNTIL", "billed_until")];
+            let cols = [
+                col("ID", "id"),
+                col("OFFER", "terms.name"),
+                col("STATUS", "status"),
+                col("START", "start_date"),
+                col("COMMITMENT END", "commitment_end"),
+                col("BILLED UNTIL", "billed_until"),
+            ];
             match cmd {
-                SubscriptionCommand::List => output::print(out, &c.get("/api/v1/subscriptions").await?, &cols),
+                SubscriptionCommand::List => {
+                    output::print(out, &c.get("/api/v1/subscriptions").await?, &cols)
+                }
                 SubscriptionCommand::Create { offer } => {
-                    let v = c.post("/api/v1/subscriptions", &json!({"offer_id": offer})).await?;
+                    let v = c
+                        .post("/api/v1/subscriptions", &json!({"offer_id": offer}))
+                        .await?;
                     output::print(out, &v["subscription"], &cols);
                     if out == Format::Table && !v["invoice"].is_null() {
                         println!();
                         output::print(out, &v["invoice"], &invoice_cols());
                     }
                 }
-                SubscriptionCommand::ChangeOffer { id, offer } => {
-                    output::print(out, &c.post(&format!("/api/v1/subscriptions/{id}/change-offer"), &json!({"offer_id": offer})).await?, &cols)
-                }
+                SubscriptionCommand::ChangeOffer { id, offer } => output::print(
+                    out,
+                    &c.post(
+                        &format!("/api/v1/subscriptions/{id}/change-offer"),
+                        &json!({"offer_id": offer}),
+                    )
+                    .await?,
+                    &cols,
+                ),
             }
             Ok(())
         }
@@ -344,7 +468,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     output::print(out, &inv, &invoice_cols());
                     if out == Format::Table {
                         println!();
-                        output::print(out, &inv["lines"], &[col("KIND", "kind"), col("DESCRIPTION", "description"), col("FROM", "period_start"), col("TO", "period_end"), col("QTY (1/1000)", "quantity_milli"), col("UNIT (cents)", "unit_price_cents"), col("AMOUNT (cents)", "amount_cents"), col("VAT BP", "vat_rate_bp")]);
+                        output::print(
+                            out,
+                            &inv["lines"],
+                            &[
+                                col("KIND", "kind"),
+                                col("DESCRIPTION", "description"),
+                                col("FROM", "period_start"),
+                                col("TO", "period_end"),
+                                col("QTY (1/1000)", "quantity_milli"),
+                                col("UNIT (cents)", "unit_price_cents"),
+                                col("AMOUNT (cents)", "amount_cents"),
+                                col("VAT BP", "vat_rate_bp"),
+                            ],
+                        );
                     }
                 }
                 InvoiceCommand::Run { date } => {
@@ -352,23 +489,49 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         Some(d) => json!({"date": d}),
                         None => json!({}),
                     };
-                    output::print(out, &c.post("/api/v1/invoice-runs", &body).await?, &[col("DATE", "date"), col("ISSUED", "invoices_issued"), col("BILLED", "subscriptions_billed"), col("SKIPPED", "skipped")]);
+                    output::print(
+                        out,
+                        &c.post("/api/v1/invoice-runs", &body).await?,
+                        &[
+                            col("DATE", "date"),
+                            col("ISSUED", "invoices_issued"),
+                            col("BILLED", "subscriptions_billed"),
+                            col("SKIPPED", "skipped"),
+                        ],
+                    );
                 }
             }
             Ok(())
         }
-        Command::Bench(BenchCommand::InvoiceRun { subscriptions, db }) => crate::bench::invoice_run(subscriptions, db.resolve()?).await,
+        Command::Bench(BenchCommand::InvoiceRun { subscriptions, db }) => {
+            crate::bench::invoice_run(subscriptions, db.resolve()?).await
+        }
     }
 }
 
 fn invoice_cols() -> Vec<output::Column> {
-    vec![col("ID", "id"), col("NUMBER", "number"), col("ISSUED", "issue_date"), col("DUE", "due_date"), col("EXCL. VAT (cents)", "total_excl_vat_cents"), col("VAT (cents)", "total_vat_cents"), col("INCL. VAT (cents)", "total_incl_vat_cents")]
+    vec![
+        col("ID", "id"),
+        col("NUMBER", "number"),
+        col("ISSUED", "issue_date"),
+        col("DUE", "due_date"),
+        col("EXCL. VAT (cents)", "total_excl_vat_cents"),
+        col("VAT (cents)", "total_vat_cents"),
+        col("INCL. VAT (cents)", "total_incl_vat_cents"),
+    ]
 }
 
 fn app_error(e: maocloud_app::Error) -> anyhow::Error {
     match e {
         maocloud_app::Error::Invalid(fields) => {
-            anyhow::anyhow!("{}", fields.iter().map(|f| format!("{}: {}", f.field, f.reason)).collect::<Vec<_>>().join("\n"))
+            anyhow::anyhow!(
+                "{}",
+                fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.reason))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
         }
         other => anyhow::anyhow!("{other}"),
     }

@@ -21,7 +21,9 @@ pub fn config_dir() -> PathBuf {
     }
     let base = std::env::var("XDG_CONFIG_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".config"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".config")
+        });
     base.join("maocloud")
 }
 
@@ -33,7 +35,9 @@ impl Credentials {
     pub fn load() -> anyhow::Result<Option<Credentials>> {
         let p = credentials_path();
         match std::fs::read_to_string(&p) {
-            Ok(s) => Ok(Some(toml::from_str(&s).with_context(|| format!("reading {}", p.display()))?)),
+            Ok(s) => Ok(Some(
+                toml::from_str(&s).with_context(|| format!("reading {}", p.display()))?,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
         }
@@ -51,7 +55,9 @@ impl Credentials {
             opts.write(true).create(true).truncate(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+            let mut f = opts
+                .open(&tmp)
+                .with_context(|| format!("writing {}", tmp.display()))?;
             f.write_all(text.as_bytes())?;
         }
         std::fs::rename(&tmp, &p)?;
@@ -88,8 +94,12 @@ impl Client {
     /// A client from `--url`/`--token` (or their environment variables), else the stored login.
     pub fn from_env(url: Option<&str>, token: Option<&str>) -> anyhow::Result<Client> {
         let stored = Credentials::load()?;
-        let url = url.map(str::to_owned).or_else(|| stored.as_ref().map(|c| c.url.clone()));
-        let token = token.map(str::to_owned).or_else(|| stored.as_ref().map(|c| c.token.clone()));
+        let url = url
+            .map(str::to_owned)
+            .or_else(|| stored.as_ref().map(|c| c.url.clone()));
+        let token = token
+            .map(str::to_owned)
+            .or_else(|| stored.as_ref().map(|c| c.token.clone()));
         let Some(url) = url else {
             bail!("not signed in: run `maocloud login --url <platform URL>` first (or set MAOCLOUD_URL and MAOCLOUD_TOKEN)");
         };
@@ -103,7 +113,12 @@ impl Client {
         &self.url
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let mut req = self.http.request(method, format!("{}{path}", self.url));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -111,14 +126,18 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.url))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.url))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if status.is_success() {
             if text.is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_str(&text).with_context(|| format!("the server's answer is not JSON: {text}"));
+            return serde_json::from_str(&text)
+                .with_context(|| format!("the server's answer is not JSON: {text}"));
         }
         Err(problem_error(status.as_u16(), &text))
     }
@@ -139,7 +158,10 @@ pub fn problem_error(status: u16, body: &str) -> anyhow::Error {
     let Ok(p) = serde_json::from_str::<Value>(body) else {
         return anyhow!("the server answered {status}: {body}");
     };
-    let detail = p.get("detail").and_then(Value::as_str).unwrap_or("request refused");
+    let detail = p
+        .get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or("request refused");
     let mut msg = format!("{detail} (HTTP {status})");
     if let Some(errors) = p.get("errors").and_then(Value::as_array) {
         for e in errors {

@@ -89,24 +89,43 @@ impl ServeArgs {
     pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
         let file: FileConfig = match &self.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
                 toml::from_str(&text).with_context(|| format!("in {}", p.display()))?
             }
             None => FileConfig::default(),
         };
-        let listen = self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid"));
-        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
         let database_url = self
             .database_url
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("maocloud.db").display()));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             bail!("--database-url must start with sqlite:// or postgres:// (got {database_url})");
         }
-        let public_url = self.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
-        url::Url::parse(&public_url).with_context(|| format!("--public-url is not a URL: {public_url}"))?;
-        let session_ttl_hours = self.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12);
+        let public_url = self
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        url::Url::parse(&public_url)
+            .with_context(|| format!("--public-url is not a URL: {public_url}"))?;
+        let session_ttl_hours = self
+            .session_ttl_hours
+            .or(file.session_ttl_hours)
+            .unwrap_or(12);
         if !(1..=24 * 90).contains(&session_ttl_hours) {
             bail!("--session-ttl-hours must be between 1 and 2160");
         }
@@ -116,11 +135,19 @@ impl ServeArgs {
             database_url,
             public_url,
             smtp_url: self.smtp_url.clone().or(file.smtp_url),
-            mail_from: self.mail_from.clone().or(file.mail_from).unwrap_or_else(|| "Maocloud <no-reply@maocloud.localhost>".into()),
+            mail_from: self
+                .mail_from
+                .clone()
+                .or(file.mail_from)
+                .unwrap_or_else(|| "Maocloud <no-reply@maocloud.localhost>".into()),
             demo: self.demo || file.demo.unwrap_or(false),
             metrics_token: self.metrics_token.clone().or(file.metrics_token),
             cookie_secure: self.cookie_secure.or(file.cookie_secure).unwrap_or(true),
-            jobs_interval_ms: self.jobs_interval_ms.or(file.jobs_interval_ms).unwrap_or(1000).max(10),
+            jobs_interval_ms: self
+                .jobs_interval_ms
+                .or(file.jobs_interval_ms)
+                .unwrap_or(1000)
+                .max(10),
             session_ttl_hours,
         })
     }
@@ -135,8 +162,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("maocloud-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("maocloud.toml");
-        std::fs::write(&f, "listen = \"127.0.0.1:9999\"\ndata_dir = \"/srv/mc\"\nsmtp_url = \"smtp://mail:25\"\n").unwrap();
-        let args = ServeArgs { config: Some(f.clone()), listen: Some("0.0.0.0:8081".parse().unwrap()), ..Default::default() };
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:9999\"\ndata_dir = \"/srv/mc\"\nsmtp_url = \"smtp://mail:25\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(f.clone()),
+            listen: Some("0.0.0.0:8081".parse().unwrap()),
+            ..Default::default()
+        };
         let c = args.resolve().unwrap();
         assert_eq!(c.listen.to_string(), "0.0.0.0:8081");
         assert_eq!(c.data_dir, PathBuf::from("/srv/mc"));
@@ -144,13 +179,24 @@ mod tests {
         assert_eq!(c.smtp_url.as_deref(), Some("smtp://mail:25"));
         assert!(c.cookie_secure);
         std::fs::write(&f, "lisen = \"typo\"\n").unwrap();
-        let err = ServeArgs { config: Some(f), ..Default::default() }.resolve().unwrap_err();
-        assert!(format!("{err:#}").contains("unknown field `lisen`"), "{err:#}");
+        let err = ServeArgs {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `lisen`"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn rejects_unknown_database_schemes() {
-        let args = ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() };
+        let args = ServeArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
         assert!(args.resolve().is_err());
     }
 }

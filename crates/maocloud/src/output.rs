@@ -38,14 +38,30 @@ fn cell(v: &Value, path: &str) -> String {
 
 /// Renders rows as an aligned table.
 pub fn table(rows: &[Value], columns: &[Column]) -> String {
-    let cells: Vec<Vec<String>> = rows.iter().map(|r| columns.iter().map(|c| cell(r, c.field)).collect()).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| cell(r, c.field)).collect())
+        .collect();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).chain([c.header.len()]).max().unwrap_or(0))
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.header.len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |vals: Vec<&str>| {
-        vals.iter().enumerate().map(|(i, v)| format!("{v:<w$}", w = widths[i])).collect::<Vec<_>>().join("  ").trim_end().to_string()
+        vals.iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
     };
     let mut out = vec![line(columns.iter().map(|c| c.header).collect())];
     for r in &cells {
@@ -57,11 +73,16 @@ pub fn table(rows: &[Value], columns: &[Column]) -> String {
 /// Prints one object (as `field: value` lines) or a list (as a table).
 pub fn print(format: Format, value: &Value, columns: &[Column]) {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
         Format::Table => {
             let rows: Vec<Value> = match value {
                 Value::Array(a) => a.clone(),
-                Value::Object(o) if o.get("items").is_some_and(Value::is_array) => o["items"].as_array().cloned().unwrap_or_default(),
+                Value::Object(o) if o.get("items").is_some_and(Value::is_array) => {
+                    o["items"].as_array().cloned().unwrap_or_default()
+                }
                 other => {
                     let w = columns.iter().map(|c| c.header.len()).max().unwrap_or(0);
                     for c in columns {
@@ -85,7 +106,10 @@ mod tests {
             serde_json::json!({"id": "1", "name": "laptop", "p": {"city": "Quend"}}),
             serde_json::json!({"id": "22", "name": null, "p": {}}),
         ];
-        let t = table(&rows, &[col("ID", "id"), col("NAME", "name"), col("CITY", "p.city")]);
+        let t = table(
+            &rows,
+            &[col("ID", "id"), col("NAME", "name"), col("CITY", "p.city")],
+        );
         assert_eq!(t, "ID  NAME    CITY\n1   laptop  Quend\n22");
     }
 }

@@ -23,11 +23,17 @@ pub struct Platform {
 impl Platform {
     /// Connects, migrates and wires everything, with `clock` as the source of "now".
     pub async fn build(config: ServeConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Platform> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
-        let db = Datastore::connect(&config.database_url).await.with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let db = Datastore::connect(&config.database_url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&config.database_url)))?;
         let mailer: Arc<dyn Mailer> = match &config.smtp_url {
             Some(url) => Arc::new(SmtpMailer::new(url, &config.mail_from)?),
-            None => Arc::new(MaildirMailer::new(config.data_dir.join("maildir"), &config.mail_from)?),
+            None => Arc::new(MaildirMailer::new(
+                config.data_dir.join("maildir"),
+                &config.mail_from,
+            )?),
         };
         let mut settings = Settings::new(config.data_dir.clone());
         settings.public_url = config.public_url.clone();
@@ -39,12 +45,20 @@ impl Platform {
         settings.session_ttl_hours = config.session_ttl_hours;
         let app = App::new(db, clock, mailer, settings);
         app.bootstrap().await.context("preparing the database")?;
-        let state = AppState { app: app.clone(), metrics: Arc::new(Metrics::default()), metrics_token: config.metrics_token.clone() };
+        let state = AppState {
+            app: app.clone(),
+            metrics: Arc::new(Metrics::default()),
+            metrics_token: config.metrics_token.clone(),
+        };
         Ok(Platform { app, state, config })
     }
 
     /// Serves HTTP on `listener` and runs background jobs until `shutdown` turns true.
-    pub async fn run(self, listener: TcpListener, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         let jobs = tokio::spawn(jobs::run_forever(
             self.app.clone(),
             jobs::Registry::standard(),
@@ -53,11 +67,14 @@ impl Platform {
         ));
         let router = maocloud_api::app(self.state);
         let mut stop = shutdown.clone();
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await?;
         let _ = jobs.await;
         self.app.db().close().await;
         Ok(())
@@ -77,7 +94,9 @@ fn redact(url: &str) -> String {
 /// `maocloud serve`.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let platform = Platform::build(config.clone(), Arc::new(maocloud_types::SystemClock)).await?;
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     if config.demo {
         let password = std::env::var("MAOCLOUD_DEMO_PASSWORD").ok();
@@ -85,7 +104,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         print_demo(&config, &creds);
     }
     tracing::info!(%addr, database = platform.app.database_kind(), "Maocloud is serving");
-    eprintln!("Maocloud is ready: console and API at {} (database: {})", config.public_url, platform.app.database_kind());
+    eprintln!(
+        "Maocloud is ready: console and API at {} (database: {})",
+        config.public_url,
+        platform.app.database_kind()
+    );
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -96,23 +119,39 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 fn print_demo(config: &ServeConfig, creds: &maocloud_app::demo::DemoCredentials) {
-    println!("\n  Demo accounts — sign in at {}/signin", config.public_url);
+    println!(
+        "\n  Demo accounts — sign in at {}/signin",
+        config.public_url
+    );
     match &creds.subscriber {
         Some((e, p)) => println!("    subscriber: {e}  password: {p}"),
-        None => println!("    subscriber: {} (already created; password shown at its first start)", maocloud_app::demo::DEMO_SUBSCRIBER),
+        None => println!(
+            "    subscriber: {} (already created; password shown at its first start)",
+            maocloud_app::demo::DEMO_SUBSCRIBER
+        ),
     }
     match &creds.operator {
-        Some((e, p)) => println!("    operator (admin): {e}  password: {p}  (back office: {}/admin)", config.public_url),
-        None => println!("    operator (admin): {} (already created; password shown at its first start)", maocloud_app::demo::DEMO_OPERATOR),
+        Some((e, p)) => println!(
+            "    operator (admin): {e}  password: {p}  (back office: {}/admin)",
+            config.public_url
+        ),
+        None => println!(
+            "    operator (admin): {} (already created; password shown at its first start)",
+            maocloud_app::demo::DEMO_OPERATOR
+        ),
     }
-    println!("  These passwords are printed once. Mail is delivered to {}\n", config.data_dir.join("maildir").display());
+    println!(
+        "  These passwords are printed once. Mail is delivered to {}\n",
+        config.data_dir.join("maildir").display()
+    );
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount in euro cents. Negative amounts exist (credit notes, balances).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct Cents(pub i64);
 
@@ -30,7 +42,11 @@ impl Cents {
         let d = den as i128;
         let q = p / d;
         let r = p % d;
-        let q = if 2 * r.abs() >= d.abs() { q + (p.signum() * d.signum()) } else { q };
+        let q = if 2 * r.abs() >= d.abs() {
+            q + (p.signum() * d.signum())
+        } else {
+            q
+        };
         i64::try_from(q).ok().map(Cents)
     }
 }

@@ -17,8 +17,12 @@ pub enum OperatorRole {
 }
 
 impl OperatorRole {
-    pub const ALL: [OperatorRole; 4] =
-        [OperatorRole::Admin, OperatorRole::Billing, OperatorRole::Support, OperatorRole::Abuse];
+    pub const ALL: [OperatorRole; 4] = [
+        OperatorRole::Admin,
+        OperatorRole::Billing,
+        OperatorRole::Support,
+        OperatorRole::Abuse,
+    ];
     pub fn as_str(&self) -> &'static str {
         match self {
             OperatorRole::Admin => "admin",
@@ -43,7 +47,9 @@ impl FromStr for OperatorRole {
             "billing" => Ok(OperatorRole::Billing),
             "support" => Ok(OperatorRole::Support),
             "abuse" => Ok(OperatorRole::Abuse),
-            other => Err(format!("unknown role '{other}' (admin, billing, support, abuse)")),
+            other => Err(format!(
+                "unknown role '{other}' (admin, billing, support, abuse)"
+            )),
         }
     }
 }
@@ -52,7 +58,10 @@ impl FromStr for OperatorRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
     Subscriber(SubscriberId),
-    Operator { id: OperatorId, role: OperatorRole },
+    Operator {
+        id: OperatorId,
+        role: OperatorRole,
+    },
     /// Background jobs and start-up tasks: never reachable from a request.
     System,
 }

@@ -18,10 +18,14 @@ pub fn email(raw: &str) -> Result<String, &'static str> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && !local.chars().any(|c| c.is_whitespace() || c == '@' || c.is_control() || c == '<' || c == '>');
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || c == '@' || c.is_control() || c == '<' || c == '>');
     if !domain_ok || !local_ok {
         return Err("is not an email address");
     }
@@ -52,10 +56,23 @@ pub fn password(pw: &str, email: &str) -> Result<(), &'static str> {
         return Err("is too simple (use more different characters)");
     }
     const COMMON: &[&str] = &[
-        "password", "motdepasse", "azerty", "qwerty", "123456", "letmein", "welcome", "maocloud",
-        "admin", "iloveyou", "soleil", "bonjour",
+        "password",
+        "motdepasse",
+        "azerty",
+        "qwerty",
+        "123456",
+        "letmein",
+        "welcome",
+        "maocloud",
+        "admin",
+        "iloveyou",
+        "soleil",
+        "bonjour",
     ];
-    if COMMON.iter().any(|c| lower.contains(c) && lower.len() < c.len() + 6) {
+    if COMMON
+        .iter()
+        .any(|c| lower.contains(c) && lower.len() < c.len() + 6)
+    {
         return Err("is too common");
     }
     let local = email.split('@').next().unwrap_or("").to_lowercase();
@@ -81,7 +98,9 @@ fn luhn(digits: &str) -> bool {
 }
 
 fn compact(raw: &str) -> String {
-    raw.chars().filter(|c| !c.is_whitespace() && *c != '.' && *c != '-').collect()
+    raw.chars()
+        .filter(|c| !c.is_whitespace() && *c != '.' && *c != '-')
+        .collect()
 }
 
 /// A SIREN (9 digits) or SIRET (14 digits), spaces allowed; Luhn-checked (La Poste's SIRETs,
@@ -92,7 +111,11 @@ pub fn siren_or_siret(raw: &str) -> Result<String, &'static str> {
         return Err("must be a SIREN (9 digits) or a SIRET (14 digits)");
     }
     let ok = if c.len() == 14 && c.starts_with("356000000") {
-        c.chars().map(|ch| ch.to_digit(10).unwrap_or(0)).sum::<u32>() % 5 == 0
+        c.chars()
+            .map(|ch| ch.to_digit(10).unwrap_or(0))
+            .sum::<u32>()
+            % 5
+            == 0
     } else {
         luhn(&c)
     };
@@ -178,7 +201,10 @@ mod tests {
     #[test]
     fn passwords() {
         assert!(password("correct horse battery", "a@b.fr").is_ok());
-        assert_eq!(password("short", "a@b.fr"), Err("is too short (10 characters at least)"));
+        assert_eq!(
+            password("short", "a@b.fr"),
+            Err("is too short (10 characters at least)")
+        );
         assert!(password("aaaaaaaaaaaa", "a@b.fr").is_err());
         assert!(password("password123", "a@b.fr").is_err());
         assert!(password("alice-is-great-1", "alice@b.fr").is_err());

@@ -87,9 +87,19 @@ pub struct SignupResponse {
 #[utoipa::path(post, path = "/api/v1/signup", tag = "accounts", request_body = SignupRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = SignupResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn signup(State(st): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<SignupRequest>) -> ApiResult<(StatusCode, axum::Json<SignupResponse>)> {
+async fn signup(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<SignupRequest>,
+) -> ApiResult<(StatusCode, axum::Json<SignupResponse>)> {
     let id = accounts::signup(&st.app, &ip, &req.into()).await?;
-    Ok((StatusCode::CREATED, axum::Json(SignupResponse { subscriber_id: id.to_string(), email_verification_sent: true })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SignupResponse {
+            subscriber_id: id.to_string(),
+            email_verification_sent: true,
+        }),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -186,7 +196,11 @@ pub struct MeUpdate {
 /// Change the caller's settings (language).
 #[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = MeUpdate,
     responses((status = 200, body = MeView), (status = 401, body = Problem), (status = 422, body = Problem)))]
-async fn me_update(State(st): State<AppState>, Auth(ctx): Auth, Json(req): Json<MeUpdate>) -> ApiResult<axum::Json<MeView>> {
+async fn me_update(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(req): Json<MeUpdate>,
+) -> ApiResult<axum::Json<MeView>> {
     if let Some(l) = &req.locale {
         accounts::set_locale(&st.app, &ctx, l).await?;
     }
@@ -209,7 +223,12 @@ pub struct TermsView {
 #[utoipa::path(get, path = "/api/v1/terms/current", tag = "accounts", responses((status = 200, body = TermsView)))]
 async fn terms_current(State(st): State<AppState>) -> ApiResult<axum::Json<TermsView>> {
     let t = maocloud_app::terms::current(&st.app).await?;
-    Ok(axum::Json(TermsView { version: t.version, title: t.title, body: t.body, effective_at: ts(t.effective_at) }))
+    Ok(axum::Json(TermsView {
+        version: t.version,
+        title: t.title,
+        body: t.body,
+        effective_at: ts(t.effective_at),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -222,7 +241,10 @@ pub struct TokenBody {
 /// Confirm an email address with the emailed token.
 #[utoipa::path(post, path = "/api/v1/email-verification/confirm", tag = "accounts", request_body = TokenBody,
     responses((status = 204), (status = 422, body = Problem)))]
-async fn email_verify(State(st): State<AppState>, Json(req): Json<TokenBody>) -> ApiResult<StatusCode> {
+async fn email_verify(
+    State(st): State<AppState>,
+    Json(req): Json<TokenBody>,
+) -> ApiResult<StatusCode> {
     accounts::verify_email(&st.app, &req.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -230,7 +252,10 @@ async fn email_verify(State(st): State<AppState>, Json(req): Json<TokenBody>) ->
 /// Email a new verification link to the caller.
 #[utoipa::path(post, path = "/api/v1/me/email-verification", tag = "accounts", security(("bearer" = [])),
     responses((status = 202), (status = 401, body = Problem), (status = 409, body = Problem)))]
-async fn email_verification_resend(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<StatusCode> {
+async fn email_verification_resend(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<StatusCode> {
     accounts::resend_verification(&st.app, &ctx).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -244,7 +269,10 @@ pub struct PasswordResetRequest {
 /// Ask for a password-reset link by email. Answers 202 whether or not the address has an account.
 #[utoipa::path(post, path = "/api/v1/password-reset", tag = "accounts", request_body = PasswordResetRequest,
     responses((status = 202), (status = 422, body = Problem)))]
-async fn password_reset_request(State(st): State<AppState>, Json(req): Json<PasswordResetRequest>) -> ApiResult<StatusCode> {
+async fn password_reset_request(
+    State(st): State<AppState>,
+    Json(req): Json<PasswordResetRequest>,
+) -> ApiResult<StatusCode> {
     accounts::password_reset_request(&st.app, &req.email).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -259,7 +287,10 @@ pub struct PasswordResetComplete {
 /// Set a new password with the emailed token; every session and token of the account is revoked.
 #[utoipa::path(post, path = "/api/v1/password-reset/complete", tag = "accounts", request_body = PasswordResetComplete,
     responses((status = 204), (status = 422, body = Problem)))]
-async fn password_reset_complete(State(st): State<AppState>, Json(req): Json<PasswordResetComplete>) -> ApiResult<StatusCode> {
+async fn password_reset_complete(
+    State(st): State<AppState>,
+    Json(req): Json<PasswordResetComplete>,
+) -> ApiResult<StatusCode> {
     accounts::password_reset_complete(&st.app, &req.token, &req.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -275,9 +306,18 @@ pub struct TotpEnrolment {
 /// Start TOTP enrolment; confirm with a code to turn it on.
 #[utoipa::path(post, path = "/api/v1/me/totp", tag = "accounts", security(("bearer" = [])),
     responses((status = 201, body = TotpEnrolment), (status = 401, body = Problem), (status = 409, body = Problem)))]
-async fn totp_begin(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<(StatusCode, axum::Json<TotpEnrolment>)> {
+async fn totp_begin(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<(StatusCode, axum::Json<TotpEnrolment>)> {
     let (secret, otpauth_uri) = accounts::totp_begin(&st.app, &ctx).await?;
-    Ok((StatusCode::CREATED, axum::Json(TotpEnrolment { secret, otpauth_uri })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(TotpEnrolment {
+            secret,
+            otpauth_uri,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -290,7 +330,11 @@ pub struct TotpCode {
 /// Turn TOTP on with a current code.
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "accounts", security(("bearer" = [])), request_body = TotpCode,
     responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
-async fn totp_confirm(State(st): State<AppState>, Auth(ctx): Auth, Json(req): Json<TotpCode>) -> ApiResult<StatusCode> {
+async fn totp_confirm(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(req): Json<TotpCode>,
+) -> ApiResult<StatusCode> {
     accounts::totp_confirm(&st.app, &ctx, &req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -298,7 +342,11 @@ async fn totp_confirm(State(st): State<AppState>, Auth(ctx): Auth, Json(req): Js
 /// Turn TOTP off with a current code (not for operators).
 #[utoipa::path(post, path = "/api/v1/me/totp/disable", tag = "accounts", security(("bearer" = [])), request_body = TotpCode,
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn totp_disable(State(st): State<AppState>, Auth(ctx): Auth, Json(req): Json<TotpCode>) -> ApiResult<StatusCode> {
+async fn totp_disable(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(req): Json<TotpCode>,
+) -> ApiResult<StatusCode> {
     accounts::totp_disable(&st.app, &ctx, &req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }

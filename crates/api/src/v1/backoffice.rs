@@ -64,8 +64,16 @@ pub struct SubscriberQuery {
 /// Subscribers, newest first (operators; audited).
 #[utoipa::path(get, path = "/api/v1/subscribers", tag = "back office", security(("bearer" = [])), params(SubscriberQuery),
     responses((status = 200, body = PageView<SubscriberSummaryView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn subscriber_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<SubscriberQuery>) -> ApiResult<axum::Json<PageView<SubscriberSummaryView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.request()?;
+async fn subscriber_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<SubscriberQuery>,
+) -> ApiResult<axum::Json<PageView<SubscriberSummaryView>>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .request()?;
     let p = accounts::subscriber_list(&st.app, &ctx, q.search.as_deref(), &page).await?;
     Ok(axum::Json(PageView::from(p, Into::into)))
 }
@@ -94,7 +102,11 @@ pub struct SubscriberDetailView {
 #[utoipa::path(get, path = "/api/v1/subscribers/{id}", tag = "back office", security(("bearer" = [])),
     params(("id" = String, Path, description = "Subscriber id")),
     responses((status = 200, body = SubscriberDetailView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn subscriber_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<SubscriberDetailView>> {
+async fn subscriber_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SubscriberDetailView>> {
     let id: SubscriberId = path_id(&id)?;
     let d = accounts::subscriber_get(&st.app, &ctx, id).await?;
     Ok(axum::Json(SubscriberDetailView {
@@ -105,7 +117,15 @@ async fn subscriber_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): P
         locale: d.account.locale,
         created_at: ts(d.account.created_at),
         profile: d.profile.into(),
-        terms_acceptances: d.terms.into_iter().map(|t| TermsAcceptanceView { version: t.version, accepted_at: ts(t.accepted_at), source: t.source }).collect(),
+        terms_acceptances: d
+            .terms
+            .into_iter()
+            .map(|t| TermsAcceptanceView {
+                version: t.version,
+                accepted_at: ts(t.accepted_at),
+                source: t.source,
+            })
+            .collect(),
     }))
 }
 
@@ -149,13 +169,27 @@ pub struct AuditQuery {
 /// The audit log, newest first (admins).
 #[utoipa::path(get, path = "/api/v1/audit-log", tag = "back office", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, body = PageView<AuditEntryView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn audit_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<AuditQuery>) -> ApiResult<axum::Json<PageView<AuditEntryView>>> {
+async fn audit_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<axum::Json<PageView<AuditEntryView>>> {
     let subscriber = match &q.subscriber_id {
-        Some(s) => Some(s.parse::<SubscriberId>().map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id"))?),
+        Some(s) => Some(
+            s.parse::<SubscriberId>()
+                .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id"))?,
+        ),
         None => None,
     };
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.request()?;
-    Ok(axum::Json(PageView::from(audit::list(&st.app, &ctx, subscriber, &page).await?, Into::into)))
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .request()?;
+    Ok(axum::Json(PageView::from(
+        audit::list(&st.app, &ctx, subscriber, &page).await?,
+        Into::into,
+    )))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -194,8 +228,15 @@ impl From<Email> for EmailView {
 /// The email outbox, newest first (admins; audited).
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "back office", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = PageView<EmailView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn outbox_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<PageQuery>) -> ApiResult<axum::Json<PageView<EmailView>>> {
-    Ok(axum::Json(PageView::from(notify::outbox(&st.app, &ctx, &q.request()?).await?, Into::into)))
+async fn outbox_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<PageView<EmailView>>> {
+    Ok(axum::Json(PageView::from(
+        notify::outbox(&st.app, &ctx, &q.request()?).await?,
+        Into::into,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -219,9 +260,32 @@ pub struct OperatorCreated {
 /// Create an operator (admins). Their TOTP secret is returned once.
 #[utoipa::path(post, path = "/api/v1/operators", tag = "back office", security(("bearer" = [])), request_body = OperatorRequest,
     responses((status = 201, body = OperatorCreated), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn operator_create(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Json(req): Json<OperatorRequest>) -> ApiResult<(StatusCode, axum::Json<OperatorCreated>)> {
-    let role: OperatorRole = req.role.parse().map_err(|e: String| Error::invalid("role", e))?;
+async fn operator_create(
+    State(st): State<AppState>,
+    AdminAuth(ctx): AdminAuth,
+    Json(req): Json<OperatorRequest>,
+) -> ApiResult<(StatusCode, axum::Json<OperatorCreated>)> {
+    let role: OperatorRole = req
+        .role
+        .parse()
+        .map_err(|e: String| Error::invalid("role", e))?;
     let with_totp = st.app.settings().operator_totp_required;
-    let op = accounts::operator_create(&st.app, &ctx, &req.email, role, &req.password, &req.name, with_totp).await?;
-    Ok((StatusCode::CREATED, axum::Json(OperatorCreated { id: op.id.to_string(), totp_secret: op.totp_secret, totp_uri: op.totp_uri })))
+    let op = accounts::operator_create(
+        &st.app,
+        &ctx,
+        &req.email,
+        role,
+        &req.password,
+        &req.name,
+        with_totp,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(OperatorCreated {
+            id: op.id.to_string(),
+            totp_secret: op.totp_secret,
+            totp_uri: op.totp_uri,
+        }),
+    ))
 }

@@ -53,13 +53,29 @@ pub struct InclusionsView {
 
 impl From<Inclusions> for InclusionsView {
     fn from(i: Inclusions) -> Self {
-        InclusionsView { vcpus: i.vcpus, ram_mib: i.ram_mib, disk_gib: i.disk_gib, vms: i.vms, storage_gb: i.storage_gb, egress_gb: i.egress_gb, public_ips: i.public_ips }
+        InclusionsView {
+            vcpus: i.vcpus,
+            ram_mib: i.ram_mib,
+            disk_gib: i.disk_gib,
+            vms: i.vms,
+            storage_gb: i.storage_gb,
+            egress_gb: i.egress_gb,
+            public_ips: i.public_ips,
+        }
     }
 }
 
 impl From<InclusionsView> for Inclusions {
     fn from(i: InclusionsView) -> Self {
-        Inclusions { vcpus: i.vcpus, ram_mib: i.ram_mib, disk_gib: i.disk_gib, vms: i.vms, storage_gb: i.storage_gb, egress_gb: i.egress_gb, public_ips: i.public_ips }
+        Inclusions {
+            vcpus: i.vcpus,
+            ram_mib: i.ram_mib,
+            disk_gib: i.disk_gib,
+            vms: i.vms,
+            storage_gb: i.storage_gb,
+            egress_gb: i.egress_gb,
+            public_ips: i.public_ips,
+        }
     }
 }
 
@@ -93,7 +109,11 @@ impl From<&OfferTerms> for TermsView {
         TermsView {
             name: t.name.clone(),
             monthly_price_cents: t.monthly_price.0,
-            monthly_price_incl_vat_cents: t.monthly_price.0 + t.monthly_price.mul_div_round(t.vat_rate_bp, 10_000).unwrap_or(Cents(0)).0,
+            monthly_price_incl_vat_cents: t.monthly_price.0
+                + t.monthly_price
+                    .mul_div_round(t.vat_rate_bp, 10_000)
+                    .unwrap_or(Cents(0))
+                    .0,
             vat_rate_bp: t.vat_rate_bp,
             includes: t.includes.into(),
             usage_prices: UsagePricesView {
@@ -119,7 +139,14 @@ pub struct OfferView {
 }
 
 fn offer_view(o: Offer, t: &OfferTerms) -> OfferView {
-    OfferView { id: o.id.to_string(), code: o.code, description: o.description, terms: t.into(), multiple_allowed: o.multiple_allowed, status: o.status }
+    OfferView {
+        id: o.id.to_string(),
+        code: o.code,
+        description: o.description,
+        terms: t.into(),
+        multiple_allowed: o.multiple_allowed,
+        status: o.status,
+    }
 }
 
 /// The public price list (Brochure Tarifaire, R-3.6).
@@ -143,12 +170,21 @@ pub struct OfferQuery {
 /// The price list: every offer open to subscription, with the billing and termination terms.
 /// No sign-in needed.
 #[utoipa::path(get, path = "/api/v1/offers", tag = "billing", params(OfferQuery), responses((status = 200, body = PriceList)))]
-async fn offer_list(State(st): State<AppState>, Query(q): Query<OfferQuery>) -> ApiResult<axum::Json<PriceList>> {
+async fn offer_list(
+    State(st): State<AppState>,
+    Query(q): Query<OfferQuery>,
+) -> ApiResult<axum::Json<PriceList>> {
     let offers = billing::offer_list(&st.app, q.include_retired.unwrap_or(false)).await?;
     Ok(axum::Json(PriceList {
         offers: offers.into_iter().map(|(o, t)| offer_view(o, &t)).collect(),
-        billing_terms: maocloud_app::i18n::t(maocloud_app::i18n::Lang::Fr, "pricelist.billing_terms"),
-        termination_terms: maocloud_app::i18n::t(maocloud_app::i18n::Lang::Fr, "pricelist.termination_terms"),
+        billing_terms: maocloud_app::i18n::t(
+            maocloud_app::i18n::Lang::Fr,
+            "pricelist.billing_terms",
+        ),
+        termination_terms: maocloud_app::i18n::t(
+            maocloud_app::i18n::Lang::Fr,
+            "pricelist.termination_terms",
+        ),
     }))
 }
 
@@ -173,7 +209,11 @@ pub struct OfferRequest {
 /// Create an offer (operators with the billing or admin role).
 #[utoipa::path(post, path = "/api/v1/offers", tag = "billing", security(("bearer" = [])), request_body = OfferRequest,
     responses((status = 201, body = OfferView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn offer_create(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Json(r): Json<OfferRequest>) -> ApiResult<(StatusCode, axum::Json<OfferView>)> {
+async fn offer_create(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Json(r): Json<OfferRequest>,
+) -> ApiResult<(StatusCode, axum::Json<OfferView>)> {
     let terms = OfferTerms {
         name: r.name,
         monthly_price: Cents(r.monthly_price_cents),
@@ -186,7 +226,17 @@ async fn offer_create(State(st): State<AppState>, BillingAuth(ctx): BillingAuth,
         },
         commitment_months: r.commitment_months,
     };
-    let o = billing::offer_create(&st.app, &ctx, OfferInput { code: r.code, description: r.description, terms: terms.clone(), multiple_allowed: r.multiple_allowed }).await?;
+    let o = billing::offer_create(
+        &st.app,
+        &ctx,
+        OfferInput {
+            code: r.code,
+            description: r.description,
+            terms: terms.clone(),
+            multiple_allowed: r.multiple_allowed,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(offer_view(o, &terms))))
 }
 
@@ -194,7 +244,11 @@ async fn offer_create(State(st): State<AppState>, BillingAuth(ctx): BillingAuth,
 #[utoipa::path(post, path = "/api/v1/offers/{id}/retire", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Offer id")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn offer_retire(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn offer_retire(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     billing::offer_retire(&st.app, &ctx, path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -241,7 +295,9 @@ pub struct SubscriberFilter {
 fn whose(ctx: &Ctx, filter: &Option<String>) -> Result<SubscriberId, Error> {
     match (ctx.principal.subscriber(), filter) {
         (Some(me), _) => Ok(me),
-        (None, Some(s)) => s.parse().map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id")),
+        (None, Some(s)) => s
+            .parse()
+            .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id")),
         (None, None) => Err(Error::invalid("subscriber_id", "is required for operators")),
     }
 }
@@ -249,9 +305,19 @@ fn whose(ctx: &Ctx, filter: &Option<String>) -> Result<SubscriberId, Error> {
 /// The caller's subscriptions (operators: a subscriber's, with `subscriber_id`).
 #[utoipa::path(get, path = "/api/v1/subscriptions", tag = "billing", security(("bearer" = [])), params(SubscriberFilter),
     responses((status = 200, body = Vec<SubscriptionViewDto>), (status = 401, body = Problem), (status = 422, body = Problem)))]
-async fn subscription_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<SubscriberFilter>) -> ApiResult<axum::Json<Vec<SubscriptionViewDto>>> {
+async fn subscription_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<SubscriberFilter>,
+) -> ApiResult<axum::Json<Vec<SubscriptionViewDto>>> {
     let who = whose(&ctx, &q.subscriber_id)?;
-    Ok(axum::Json(billing::subscription_list(&st.app, &ctx, who).await?.into_iter().map(sub_view).collect()))
+    Ok(axum::Json(
+        billing::subscription_list(&st.app, &ctx, who)
+            .await?
+            .into_iter()
+            .map(sub_view)
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -271,18 +337,37 @@ pub struct Subscribed {
 #[utoipa::path(post, path = "/api/v1/subscriptions", tag = "billing", security(("bearer" = [])), request_body = SubscribeRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, body = Subscribed), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn subscription_create(State(st): State<AppState>, Auth(ctx): Auth, Json(r): Json<SubscribeRequest>) -> ApiResult<(StatusCode, axum::Json<Subscribed>)> {
-    let offer: OfferId = r.offer_id.parse().map_err(|_| Error::invalid("offer_id", "is not an offer of the current price list"))?;
+async fn subscription_create(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(r): Json<SubscribeRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Subscribed>)> {
+    let offer: OfferId = r
+        .offer_id
+        .parse()
+        .map_err(|_| Error::invalid("offer_id", "is not an offer of the current price list"))?;
     let (sub, invoice) = billing::subscribe(&st.app, &ctx, offer).await?;
-    Ok((StatusCode::CREATED, axum::Json(Subscribed { subscription: sub_view(sub), invoice: invoice.map(invoice_view) })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Subscribed {
+            subscription: sub_view(sub),
+            invoice: invoice.map(invoice_view),
+        }),
+    ))
 }
 
 /// One subscription.
 #[utoipa::path(get, path = "/api/v1/subscriptions/{id}", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Subscription id")),
     responses((status = 200, body = SubscriptionViewDto), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn subscription_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<SubscriptionViewDto>> {
-    Ok(axum::Json(sub_view(billing::subscription_get(&st.app, &ctx, path_id(&id)?).await?)))
+async fn subscription_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SubscriptionViewDto>> {
+    Ok(axum::Json(sub_view(
+        billing::subscription_get(&st.app, &ctx, path_id(&id)?).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -296,16 +381,29 @@ pub struct ChangeOfferRequest {
 #[utoipa::path(post, path = "/api/v1/subscriptions/{id}/change-offer", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Subscription id")), request_body = ChangeOfferRequest,
     responses((status = 200, body = SubscriptionViewDto), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn subscription_change_offer(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>, Json(r): Json<ChangeOfferRequest>) -> ApiResult<axum::Json<SubscriptionViewDto>> {
+async fn subscription_change_offer(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+    Json(r): Json<ChangeOfferRequest>,
+) -> ApiResult<axum::Json<SubscriptionViewDto>> {
     let id = path_id(&id)?;
-    let offer: OfferId = r.offer_id.parse().map_err(|_| Error::invalid("offer_id", "is not an offer of the current price list"))?;
-    Ok(axum::Json(sub_view(billing::change_offer(&st.app, &ctx, id, offer).await?)))
+    let offer: OfferId = r
+        .offer_id
+        .parse()
+        .map_err(|_| Error::invalid("offer_id", "is not an offer of the current price list"))?;
+    Ok(axum::Json(sub_view(
+        billing::change_offer(&st.app, &ctx, id, offer).await?,
+    )))
 }
 
 /// The caller's quotas: the inclusions of their active subscriptions, summed.
 #[utoipa::path(get, path = "/api/v1/quotas", tag = "billing", security(("bearer" = [])),
     responses((status = 200, body = InclusionsView), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn quotas(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<InclusionsView>> {
+async fn quotas(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<InclusionsView>> {
     let me = ctx.require_subscriber()?;
     Ok(axum::Json(billing::quotas(&st.app, &ctx, me).await?.into()))
 }
@@ -386,7 +484,11 @@ fn invoice_view(i: InvoiceRecord) -> InvoiceView {
             .collect(),
         vat: vat
             .iter()
-            .map(|v| VatView { rate_bp: v["rate_bp"].as_i64().unwrap_or(0), base_cents: v["base_cents"].as_i64().unwrap_or(0), vat_cents: v["vat_cents"].as_i64().unwrap_or(0) })
+            .map(|v| VatView {
+                rate_bp: v["rate_bp"].as_i64().unwrap_or(0),
+                base_cents: v["base_cents"].as_i64().unwrap_or(0),
+                vat_cents: v["vat_cents"].as_i64().unwrap_or(0),
+            })
             .collect(),
         total_excl_vat_cents: i.total_excl.0,
         total_vat_cents: i.total_vat.0,
@@ -399,31 +501,60 @@ fn invoice_view(i: InvoiceRecord) -> InvoiceView {
 /// (R-6.1d); operators with the billing role see everyone's (`subscriber_id` to filter).
 #[utoipa::path(get, path = "/api/v1/invoices", tag = "billing", security(("bearer" = [])), params(SubscriberFilter),
     responses((status = 200, body = PageView<InvoiceView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn invoice_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<SubscriberFilter>) -> ApiResult<axum::Json<PageView<InvoiceView>>> {
+async fn invoice_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<SubscriberFilter>,
+) -> ApiResult<axum::Json<PageView<InvoiceView>>> {
     list_documents(&st, &ctx, "invoice", q).await
 }
 
-async fn list_documents(st: &AppState, ctx: &Ctx, kind: &str, q: SubscriberFilter) -> ApiResult<axum::Json<PageView<InvoiceView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.request()?;
+async fn list_documents(
+    st: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    q: SubscriberFilter,
+) -> ApiResult<axum::Json<PageView<InvoiceView>>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .request()?;
     let filter = match &q.subscriber_id {
-        Some(s) => Some(s.parse::<SubscriberId>().map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id"))?),
+        Some(s) => Some(
+            s.parse::<SubscriberId>()
+                .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id"))?,
+        ),
         None => None,
     };
-    Ok(axum::Json(PageView::from(billing::document_list(&st.app, ctx, kind, filter, &page).await?, invoice_view)))
+    Ok(axum::Json(PageView::from(
+        billing::document_list(&st.app, ctx, kind, filter, &page).await?,
+        invoice_view,
+    )))
 }
 
 /// One invoice.
 #[utoipa::path(get, path = "/api/v1/invoices/{id}", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Invoice id")),
     responses((status = 200, body = InvoiceView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn invoice_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<InvoiceView>> {
-    Ok(axum::Json(invoice_view(billing::document_get(&st.app, &ctx, "invoice", path_id(&id)?).await?)))
+async fn invoice_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<InvoiceView>> {
+    Ok(axum::Json(invoice_view(
+        billing::document_get(&st.app, &ctx, "invoice", path_id(&id)?).await?,
+    )))
 }
 
 /// Credit notes, newest first (same visibility as invoices).
 #[utoipa::path(get, path = "/api/v1/credit-notes", tag = "billing", security(("bearer" = [])), params(SubscriberFilter),
     responses((status = 200, body = PageView<InvoiceView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn credit_note_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<SubscriberFilter>) -> ApiResult<axum::Json<PageView<InvoiceView>>> {
+async fn credit_note_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<SubscriberFilter>,
+) -> ApiResult<axum::Json<PageView<InvoiceView>>> {
     list_documents(&st, &ctx, "credit_note", q).await
 }
 
@@ -431,8 +562,14 @@ async fn credit_note_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q):
 #[utoipa::path(get, path = "/api/v1/credit-notes/{id}", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Credit note id")),
     responses((status = 200, body = InvoiceView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn credit_note_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<InvoiceView>> {
-    Ok(axum::Json(invoice_view(billing::document_get(&st.app, &ctx, "credit_note", path_id(&id)?).await?)))
+async fn credit_note_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<InvoiceView>> {
+    Ok(axum::Json(invoice_view(
+        billing::document_get(&st.app, &ctx, "credit_note", path_id(&id)?).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -449,9 +586,24 @@ pub struct CreditNoteRequest {
 /// Issue a credit note correcting an invoice (billing role; R-6.1e: invoices are never edited).
 #[utoipa::path(post, path = "/api/v1/credit-notes", tag = "billing", security(("bearer" = [])), request_body = CreditNoteRequest,
     responses((status = 201, body = InvoiceView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn credit_note_create(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Json(r): Json<CreditNoteRequest>) -> ApiResult<(StatusCode, axum::Json<InvoiceView>)> {
-    let invoice = r.invoice_id.parse().map_err(|_| Error::invalid("invoice_id", "is not an issued invoice"))?;
-    let doc = billing::credit_note_create(&st.app, &ctx, invoice, r.amount_excl_vat_cents.map(Cents), r.vat_rate_bp, &r.reason).await?;
+async fn credit_note_create(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Json(r): Json<CreditNoteRequest>,
+) -> ApiResult<(StatusCode, axum::Json<InvoiceView>)> {
+    let invoice = r
+        .invoice_id
+        .parse()
+        .map_err(|_| Error::invalid("invoice_id", "is not an issued invoice"))?;
+    let doc = billing::credit_note_create(
+        &st.app,
+        &ctx,
+        invoice,
+        r.amount_excl_vat_cents.map(Cents),
+        r.vat_rate_bp,
+        &r.reason,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(invoice_view(doc))))
 }
 
@@ -493,7 +645,14 @@ pub struct PaymentView {
 
 impl From<Payment> for PaymentView {
     fn from(p: Payment) -> Self {
-        PaymentView { id: p.id.to_string(), amount_cents: p.amount.0, method: p.method, reference: p.reference, received_on: p.received_on, recorded_at: ts(p.created_at) }
+        PaymentView {
+            id: p.id.to_string(),
+            amount_cents: p.amount.0,
+            method: p.method,
+            reference: p.reference,
+            received_on: p.received_on,
+            recorded_at: ts(p.created_at),
+        }
     }
 }
 
@@ -508,10 +667,18 @@ pub struct BalanceView {
 /// The balance and payments of the caller (operators: of `subscriber_id`).
 #[utoipa::path(get, path = "/api/v1/payments", tag = "billing", security(("bearer" = [])), params(SubscriberFilter),
     responses((status = 200, body = BalanceView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn payment_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<SubscriberFilter>) -> ApiResult<axum::Json<BalanceView>> {
+async fn payment_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<SubscriberFilter>,
+) -> ApiResult<axum::Json<BalanceView>> {
     let who = whose(&ctx, &q.subscriber_id)?;
     let (open, due, payments) = billing::balance(&st.app, &ctx, who).await?;
-    Ok(axum::Json(BalanceView { due_cents: due.0, open_invoices: open.into_iter().map(Into::into).collect(), payments: payments.into_iter().map(Into::into).collect() }))
+    Ok(axum::Json(BalanceView {
+        due_cents: due.0,
+        open_invoices: open.into_iter().map(Into::into).collect(),
+        payments: payments.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -532,17 +699,39 @@ pub struct PaymentRequest {
 /// Record a payment received (billing role). More than what is due is refused.
 #[utoipa::path(post, path = "/api/v1/payments", tag = "billing", security(("bearer" = [])), request_body = PaymentRequest,
     responses((status = 201, body = PaymentView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn payment_create(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Json(r): Json<PaymentRequest>) -> ApiResult<(StatusCode, axum::Json<PaymentView>)> {
-    let who: SubscriberId = r.subscriber_id.parse().map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id"))?;
+async fn payment_create(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Json(r): Json<PaymentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<PaymentView>)> {
+    let who: SubscriberId = r
+        .subscriber_id
+        .parse()
+        .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id"))?;
     let received = match &r.received_on {
-        Some(d) => d.parse().map_err(|_| Error::invalid("received_on", "is not a date (YYYY-MM-DD)"))?,
+        Some(d) => d
+            .parse()
+            .map_err(|_| Error::invalid("received_on", "is not a date (YYYY-MM-DD)"))?,
         None => maocloud_billing::paris_date(st.app.now()),
     };
     let invoice = match &r.invoice_id {
-        Some(i) => Some(i.parse().map_err(|_| Error::invalid("invoice_id", "is not an invoice id"))?),
+        Some(i) => Some(
+            i.parse()
+                .map_err(|_| Error::invalid("invoice_id", "is not an invoice id"))?,
+        ),
         None => None,
     };
-    let p = billing::payment_record(&st.app, &ctx, who, Cents(r.amount_cents), &r.method, &r.reference, received, invoice).await?;
+    let p = billing::payment_record(
+        &st.app,
+        &ctx,
+        who,
+        Cents(r.amount_cents),
+        &r.method,
+        &r.reference,
+        received,
+        invoice,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(p.into())))
 }
 
@@ -564,13 +753,24 @@ pub struct RunView {
 /// Run the monthly invoicing (billing role). Idempotent: running it again bills nothing twice.
 #[utoipa::path(post, path = "/api/v1/invoice-runs", tag = "billing", security(("bearer" = [])), request_body = RunRequest,
     responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-async fn invoice_run(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Json(r): Json<RunRequest>) -> ApiResult<axum::Json<RunView>> {
+async fn invoice_run(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Json(r): Json<RunRequest>,
+) -> ApiResult<axum::Json<RunView>> {
     let on = match &r.date {
-        Some(d) => d.parse().map_err(|_| Error::invalid("date", "is not a date (YYYY-MM-DD)"))?,
+        Some(d) => d
+            .parse()
+            .map_err(|_| Error::invalid("date", "is not a date (YYYY-MM-DD)"))?,
         None => maocloud_billing::paris_date(st.app.now()),
     };
     let rep = billing::invoice_run(&st.app, &ctx, on).await?;
-    Ok(axum::Json(RunView { date: on.to_string(), invoices_issued: rep.invoices_issued, subscriptions_billed: rep.subscriptions_billed, skipped: rep.skipped }))
+    Ok(axum::Json(RunView {
+        date: on.to_string(),
+        invoices_issued: rep.invoices_issued,
+        subscriptions_billed: rep.subscriptions_billed,
+        skipped: rep.skipped,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -584,38 +784,75 @@ pub struct PrintItemView {
 
 impl From<PrintItem> for PrintItemView {
     fn from(p: PrintItem) -> Self {
-        PrintItemView { invoice_id: p.invoice_id.to_string(), number: p.number, subscriber_id: p.subscriber_id.to_string(), queued_at: ts(p.queued_at), mailed_at: p.mailed_at.map(ts) }
+        PrintItemView {
+            invoice_id: p.invoice_id.to_string(),
+            number: p.number,
+            subscriber_id: p.subscriber_id.to_string(),
+            queued_at: ts(p.queued_at),
+            mailed_at: p.mailed_at.map(ts),
+        }
     }
 }
 
 /// The print-and-mail queue of paper invoices (R-6.1c; billing role).
 #[utoipa::path(get, path = "/api/v1/print-queue", tag = "billing", security(("bearer" = [])),
     responses((status = 200, body = Vec<PrintItemView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn print_queue(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<PrintItemView>>> {
-    Ok(axum::Json(billing::print_queue(&st.app, &ctx, true).await?.into_iter().map(Into::into).collect()))
+async fn print_queue(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<PrintItemView>>> {
+    Ok(axum::Json(
+        billing::print_queue(&st.app, &ctx, true)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 /// Mark a queued paper invoice as mailed.
 #[utoipa::path(post, path = "/api/v1/print-queue/{invoice_id}/mailed", tag = "billing", security(("bearer" = [])),
     params(("invoice_id" = String, Path, description = "Invoice id")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn print_queue_mailed(State(st): State<AppState>, BillingAuth(ctx): BillingAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn print_queue_mailed(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     billing::print_queue_mark_mailed(&st.app, &ctx, path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> axum::response::Response {
+fn attachment(
+    content_type: &'static str,
+    filename: String,
+    body: Vec<u8>,
+) -> axum::response::Response {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let disposition = format!("attachment; filename=\"{}\"", filename.replace(['"', '\\', '\r', '\n'], "_"));
-    ([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body).into_response()
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        filename.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The invoice as a PDF/A-3b with its Factur-X XML attached (rendered on request).
 #[utoipa::path(get, path = "/api/v1/invoices/{id}/pdf", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Invoice id")),
     responses((status = 200, description = "Factur-X PDF/A-3b", content_type = "application/pdf"), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn invoice_pdf(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+async fn invoice_pdf(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
     let (number, pdf) = billing::document_pdf(&st.app, &ctx, "invoice", path_id(&id)?).await?;
     Ok(attachment("application/pdf", format!("{number}.pdf"), pdf))
 }
@@ -624,16 +861,28 @@ async fn invoice_pdf(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path
 #[utoipa::path(get, path = "/api/v1/invoices/{id}/facturx", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Invoice id")),
     responses((status = 200, description = "CII XML", content_type = "application/xml"), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn invoice_facturx(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+async fn invoice_facturx(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
     let (number, xml) = billing::document_facturx(&st.app, &ctx, "invoice", path_id(&id)?).await?;
-    Ok(attachment("application/xml", format!("{number}-factur-x.xml"), xml.into_bytes()))
+    Ok(attachment(
+        "application/xml",
+        format!("{number}-factur-x.xml"),
+        xml.into_bytes(),
+    ))
 }
 
 /// The credit note as a PDF/A-3b with its Factur-X XML attached.
 #[utoipa::path(get, path = "/api/v1/credit-notes/{id}/pdf", tag = "billing", security(("bearer" = [])),
     params(("id" = String, Path, description = "Credit note id")),
     responses((status = 200, description = "Factur-X PDF/A-3b", content_type = "application/pdf"), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn credit_note_pdf(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+async fn credit_note_pdf(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
     let (number, pdf) = billing::document_pdf(&st.app, &ctx, "credit_note", path_id(&id)?).await?;
     Ok(attachment("application/pdf", format!("{number}.pdf"), pdf))
 }

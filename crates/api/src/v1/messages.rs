@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(message_list)).routes(routes!(message_get))
+    OpenApiRouter::new()
+        .routes(routes!(message_list))
+        .routes(routes!(message_get))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -25,14 +27,24 @@ pub struct MessageView {
 
 impl From<Message> for MessageView {
     fn from(m: Message) -> Self {
-        MessageView { id: m.id.to_string(), subject: m.subject, body: m.body, created_at: ts(m.created_at), read_at: m.read_at.map(ts) }
+        MessageView {
+            id: m.id.to_string(),
+            subject: m.subject,
+            body: m.body,
+            created_at: ts(m.created_at),
+            read_at: m.read_at.map(ts),
+        }
     }
 }
 
 /// The caller's inbox, newest first.
 #[utoipa::path(get, path = "/api/v1/messages", tag = "messages", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = PageView<MessageView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn message_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<PageQuery>) -> ApiResult<axum::Json<PageView<MessageView>>> {
+async fn message_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<axum::Json<PageView<MessageView>>> {
     let page = notify::inbox(&st.app, &ctx, &q.request()?).await?;
     Ok(axum::Json(PageView::from(page, Into::into)))
 }
@@ -41,7 +53,11 @@ async fn message_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Que
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Message id")),
     responses((status = 200, body = MessageView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn message_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<MessageView>> {
+async fn message_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<MessageView>> {
     let m = notify::message_read(&st.app, &ctx, path_id(&id)?).await?;
     Ok(axum::Json(m.into()))
 }

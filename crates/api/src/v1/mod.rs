@@ -34,16 +34,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
-        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
-            let path = e.path().to_string();
-            let msg = e.inner().to_string();
-            let field = if path != "." {
-                Some(path)
-            } else {
-                msg.split('`').nth(1).map(str::to_owned)
-            };
-            ApiError::bad_request(StatusCode::BAD_REQUEST, field, msg)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.inner().to_string();
+                let field = if path != "." {
+                    Some(path)
+                } else {
+                    msg.split('`').nth(1).map(str::to_owned)
+                };
+                ApiError::bad_request(StatusCode::BAD_REQUEST, field, msg)
+            })
     }
 }
 
@@ -66,15 +68,24 @@ impl PageQuery {
     pub fn request(&self) -> Result<PageRequest, ApiError> {
         if let Some(l) = self.limit {
             if !(1..=200).contains(&l) {
-                return Err(maocloud_app::Error::invalid("limit", "must be between 1 and 200").into());
+                return Err(
+                    maocloud_app::Error::invalid("limit", "must be between 1 and 200").into(),
+                );
             }
         }
         if let Some(c) = &self.cursor {
             if uuid::Uuid::parse_str(c).is_err() {
-                return Err(maocloud_app::Error::invalid("cursor", "is not a cursor this API returned").into());
+                return Err(maocloud_app::Error::invalid(
+                    "cursor",
+                    "is not a cursor this API returned",
+                )
+                .into());
             }
         }
-        Ok(PageRequest { limit: self.limit.unwrap_or(0), after: self.cursor.clone() })
+        Ok(PageRequest {
+            limit: self.limit.unwrap_or(0),
+            after: self.cursor.clone(),
+        })
     }
 }
 
@@ -89,7 +100,10 @@ pub struct PageView<T: ToSchema> {
 impl<T: ToSchema> PageView<T> {
     pub fn from<U>(p: Page<U>, f: impl FnMut(U) -> T) -> Self {
         let p = p.map(f);
-        PageView { items: p.items, next_cursor: p.next_cursor }
+        PageView {
+            items: p.items,
+            next_cursor: p.next_cursor,
+        }
     }
 }
 

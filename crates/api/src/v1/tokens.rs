@@ -2,7 +2,7 @@
 
 use super::{path_id, ts};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{ClientIp, Json, MaybeAuth, Auth};
+use crate::extract::{Auth, ClientIp, Json, MaybeAuth};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(token_create, token_list)).routes(routes!(token_revoke))
+    OpenApiRouter::new()
+        .routes(routes!(token_create, token_list))
+        .routes(routes!(token_revoke))
 }
 
 /// Either credentials (sign-in), or nothing but a name when already authenticated.
@@ -77,28 +79,68 @@ async fn token_create(
 ) -> ApiResult<(StatusCode, axum::Json<IssuedTokenView>)> {
     let issued = match (&req.email, &req.password, caller) {
         (Some(email), Some(password), _) => {
-            auth::token_sign_in(&st.app, &ip, email, password, req.totp.as_deref(), req.name.as_deref(), req.expires_in_days).await?
+            auth::token_sign_in(
+                &st.app,
+                &ip,
+                email,
+                password,
+                req.totp.as_deref(),
+                req.name.as_deref(),
+                req.expires_in_days,
+            )
+            .await?
         }
         (Some(_), None, _) => return Err(Error::invalid("password", "is required").into()),
         (None, Some(_), _) => return Err(Error::invalid("email", "is required").into()),
-        (None, None, Some(ctx)) => auth::token_create(&st.app, &ctx, req.name.as_deref().unwrap_or("api"), req.expires_in_days).await?,
-        (None, None, None) => return Err(Error::Unauthenticated("give email and password, or send a bearer token").into()),
+        (None, None, Some(ctx)) => {
+            auth::token_create(
+                &st.app,
+                &ctx,
+                req.name.as_deref().unwrap_or("api"),
+                req.expires_in_days,
+            )
+            .await?
+        }
+        (None, None, None) => {
+            return Err(
+                Error::Unauthenticated("give email and password, or send a bearer token").into(),
+            )
+        }
     };
-    Ok((StatusCode::CREATED, axum::Json(IssuedTokenView { token: issued.token, info: issued.info.into() })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IssuedTokenView {
+            token: issued.token,
+            info: issued.info.into(),
+        }),
+    ))
 }
 
 /// The caller's live tokens, newest first.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = Vec<TokenView>), (status = 401, body = Problem)))]
-async fn token_list(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<TokenView>>> {
-    Ok(axum::Json(auth::token_list(&st.app, &ctx).await?.into_iter().map(Into::into).collect()))
+async fn token_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<TokenView>>> {
+    Ok(axum::Json(
+        auth::token_list(&st.app, &ctx)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 /// Revoke one of the caller's tokens (another's is 404).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn token_revoke(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn token_revoke(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id: ApiTokenId = path_id(&id)?;
     auth::token_revoke(&st.app, &ctx, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -21,12 +21,32 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
     let (_, inbox) = s.get("/api/v1/messages", Some(&a.token)).await;
     let message_id = inbox["items"][0]["id"].as_str().unwrap().to_string();
     // Billing: an offer, the owner's subscription, its first invoice and a credit note.
-    let billing = s.operator("billing@maocloud.test", maocloud_types::OperatorRole::Billing).await;
+    let billing = s
+        .operator(
+            "billing@maocloud.test",
+            maocloud_types::OperatorRole::Billing,
+        )
+        .await;
     let offer_id = crate::billing::offer(&s, &billing.token, "sweep", "Sweep", 1000, 0).await;
-    let (_, subscribed) = s.post("/api/v1/subscriptions", Some(&a.token), json!({"offer_id": offer_id})).await;
-    let subscription_id = subscribed["subscription"]["id"].as_str().unwrap().to_string();
+    let (_, subscribed) = s
+        .post(
+            "/api/v1/subscriptions",
+            Some(&a.token),
+            json!({"offer_id": offer_id}),
+        )
+        .await;
+    let subscription_id = subscribed["subscription"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let invoice_id = subscribed["invoice"]["id"].as_str().unwrap().to_string();
-    let (_, cn) = s.post("/api/v1/credit-notes", Some(&billing.token), json!({"invoice_id": invoice_id, "amount_excl_vat_cents": 10, "reason": "sweep"})).await;
+    let (_, cn) = s
+        .post(
+            "/api/v1/credit-notes",
+            Some(&billing.token),
+            json!({"invoice_id": invoice_id, "amount_excl_vat_cents": 10, "reason": "sweep"}),
+        )
+        .await;
     let credit_note_id = cn["id"].as_str().unwrap().to_string();
     let resource_for = |path: &str| -> String {
         if path.starts_with("/api/v1/tokens/") {
@@ -39,7 +59,8 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             offer_id.clone()
         } else if path.starts_with("/api/v1/subscriptions/") {
             subscription_id.clone()
-        } else if path.starts_with("/api/v1/invoices/") || path.starts_with("/api/v1/print-queue/") {
+        } else if path.starts_with("/api/v1/invoices/") || path.starts_with("/api/v1/print-queue/")
+        {
             invoice_id.clone()
         } else if path.starts_with("/api/v1/credit-notes/") {
             credit_note_id.clone()
@@ -56,7 +77,12 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             let concrete = if path.contains('{') {
                 let start = path.find('{').unwrap();
                 let end = path.find('}').unwrap();
-                format!("{}{}{}", &path[..start], resource_for(path), &path[end + 1..])
+                format!(
+                    "{}{}{}",
+                    &path[..start],
+                    resource_for(path),
+                    &path[end + 1..]
+                )
             } else {
                 path.clone()
             };
@@ -73,7 +99,11 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             let (other, other_body) = s.call(m.clone(), &concrete, Some(&b.token), body).await;
             let secured = op.get("security").is_some();
             if secured {
-                assert_eq!(anon, StatusCode::UNAUTHORIZED, "{method} {path} declares security but answered {anon} without credentials");
+                assert_eq!(
+                    anon,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} declares security but answered {anon} without credentials"
+                );
             }
             if path.contains('{') {
                 assert!(
@@ -81,7 +111,13 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
                     "{method} {path} gave {other} to another subscriber: {other_body}"
                 );
             }
-            table.push(format!("{:<6} {:<42} anonymous={} other-subscriber={}", method.to_uppercase(), path, anon.as_u16(), other.as_u16()));
+            table.push(format!(
+                "{:<6} {:<42} anonymous={} other-subscriber={}",
+                method.to_uppercase(),
+                path,
+                anon.as_u16(),
+                other.as_u16()
+            ));
         }
     }
     table.sort();
@@ -90,7 +126,10 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         std::fs::write(GOLDEN, &text).unwrap();
     }
     let golden = std::fs::read_to_string(GOLDEN).unwrap_or_default();
-    assert_eq!(text, golden, "the routes or their guards changed: review, then run with UPDATE_GOLDEN=1 to accept");
+    assert_eq!(
+        text, golden,
+        "the routes or their guards changed: review, then run with UPDATE_GOLDEN=1 to accept"
+    );
     // And what the operator routes give a subscriber is a refusal, not data.
     let (st, _) = s.get("/api/v1/subscribers", Some(&b.token)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
@@ -105,15 +144,31 @@ both_dbs!(operator_roles_and_audit, |s: TestServer| async move {
     let admin = s.operator("admin@maocloud.test", Admin).await;
     let support = s.operator("support@maocloud.test", Support).await;
     let billing = s.operator("billing@maocloud.test", Billing).await;
-    let (st, _) = s.get(&format!("/api/v1/subscribers/{}", sub.id), Some(&support.token)).await;
+    let (st, _) = s
+        .get(
+            &format!("/api/v1/subscribers/{}", sub.id),
+            Some(&support.token),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     for op in [&support, &billing] {
-        assert_eq!(s.get("/api/v1/audit-log", Some(&op.token)).await.0, StatusCode::FORBIDDEN);
-        assert_eq!(s.get("/api/v1/outbox", Some(&op.token)).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            s.get("/api/v1/audit-log", Some(&op.token)).await.0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            s.get("/api/v1/outbox", Some(&op.token)).await.0,
+            StatusCode::FORBIDDEN
+        );
         let (st, _) = s.post("/api/v1/operators", Some(&op.token), json!({"email": "x@maocloud.test", "name": "X", "role": "admin", "password": PASSWORD})).await;
         assert_eq!(st, StatusCode::FORBIDDEN);
     }
-    let (st, log) = s.get(&format!("/api/v1/audit-log?subscriber_id={}", sub.id), Some(&admin.token)).await;
+    let (st, log) = s
+        .get(
+            &format!("/api/v1/audit-log?subscriber_id={}", sub.id),
+            Some(&admin.token),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     let entry = &log["items"][0];
     assert_eq!(entry["action"], "subscriber.read");
@@ -124,11 +179,21 @@ both_dbs!(operator_roles_and_audit, |s: TestServer| async move {
     assert_eq!(st, StatusCode::CREATED, "{created}");
     assert!(created["totp_secret"].as_str().unwrap().len() >= 16);
     let (st, p) = s.post("/api/v1/operators", Some(&admin.token), json!({"email": "z@maocloud.test", "name": "Z", "role": "janitor", "password": PASSWORD})).await;
-    assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("role")));
+    assert_eq!(
+        (st, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("role"))
+    );
     let (_, log) = s.get("/api/v1/audit-log", Some(&admin.token)).await;
-    assert!(log["items"].as_array().unwrap().iter().any(|e| e["action"] == "operator.create" && e["actor"] == format!("operator:{}", admin.id)));
+    assert!(log["items"].as_array().unwrap().iter().any(
+        |e| e["action"] == "operator.create" && e["actor"] == format!("operator:{}", admin.id)
+    ));
     // A subscriber is never let into the back office.
-    assert_eq!(s.get(&format!("/api/v1/subscribers/{}", sub.id), Some(&sub.token)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.get(&format!("/api/v1/subscribers/{}", sub.id), Some(&sub.token))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
 });
 
 // No input crashes the server: every route answers hostile bodies and parameters with a 4xx
@@ -142,8 +207,14 @@ async fn hostile_input_never_breaks_a_route() {
         ("application/json", b"\x00\xff\xfe{".to_vec()),
         ("application/json", b"[]".to_vec()),
         ("application/json", b"null".to_vec()),
-        ("application/json", b"{\"email\": {\"$ne\": 1}, \"password\": [1,2]}".to_vec()),
-        ("application/json", format!("{{\"name\": \"{}\"}}", "\u{202e}'; DROP TABLE accounts; --").into_bytes()),
+        (
+            "application/json",
+            b"{\"email\": {\"$ne\": 1}, \"password\": [1,2]}".to_vec(),
+        ),
+        (
+            "application/json",
+            format!("{{\"name\": \"{}\"}}", "\u{202e}'; DROP TABLE accounts; --").into_bytes(),
+        ),
         ("application/json", b"{\"expires_in_days\": 1e400}".to_vec()),
         ("application/json", "[".repeat(10_000).into_bytes()),
         ("application/x-www-form-urlencoded", b"a=1&b=2".to_vec()),
@@ -154,15 +225,27 @@ async fn hostile_input_never_breaks_a_route() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for token in [None, Some(a.token.as_str())] {
                 for (ct, body) in &bodies {
-                    let mut req = s.http.request(m.clone(), format!("{}{path}?limit=-1&cursor=%00", s.url)).header("content-type", *ct).body(body.clone());
+                    let mut req = s
+                        .http
+                        .request(m.clone(), format!("{}{path}?limit=-1&cursor=%00", s.url))
+                        .header("content-type", *ct)
+                        .body(body.clone());
                     if let Some(t) = token {
                         req = req.bearer_auth(t);
                     }
                     let r = req.send().await.unwrap();
-                    assert!(!r.status().is_server_error(), "{method} {path} → {}", r.status());
+                    assert!(
+                        !r.status().is_server_error(),
+                        "{method} {path} → {}",
+                        r.status()
+                    );
                 }
             }
         }
     }
-    assert_eq!(s.get("/api/v1/me", Some(&a.token)).await.0, StatusCode::OK, "still serving");
+    assert_eq!(
+        s.get("/api/v1/me", Some(&a.token)).await.0,
+        StatusCode::OK,
+        "still serving"
+    );
 }

@@ -19,7 +19,12 @@ fn run(config_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Outp
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("the maocloud binary runs");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -39,18 +44,42 @@ async fn login_whoami_and_tokens() {
     let url = s.url.clone();
     let out = tokio::task::spawn_blocking({
         let h = h.clone();
-        move || run(&h, &["login", "--url", &url, "--email", "cli@example.fr", "--password-stdin"], Some(&format!("{PASSWORD}\n")))
+        move || {
+            run(
+                &h,
+                &[
+                    "login",
+                    "--url",
+                    &url,
+                    "--email",
+                    "cli@example.fr",
+                    "--password-stdin",
+                ],
+                Some(&format!("{PASSWORD}\n")),
+            )
+        }
     })
     .await
     .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("Signed in to"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Signed in to"),
+        "{}",
+        text(&out.stderr)
+    );
     let stored = std::fs::read_to_string(h.join("credentials.toml")).unwrap();
     assert!(stored.contains("token = \"mc_"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(h.join("credentials.toml")).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(h.join("credentials.toml"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
     let blocking = |args: Vec<&'static str>| {
         let h = h.clone();
@@ -59,37 +88,86 @@ async fn login_whoami_and_tokens() {
     let out = blocking(vec!["whoami"]).await.unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
-    assert!(table.contains("EMAIL") && table.contains("cli@example.fr") && table.contains("subscriber"), "{table}");
+    assert!(
+        table.contains("EMAIL") && table.contains("cli@example.fr") && table.contains("subscriber"),
+        "{table}"
+    );
     let out = blocking(vec!["whoami", "--output", "json"]).await.unwrap();
     let me: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
     assert_eq!(me["email"], "cli@example.fr");
-    let out = blocking(vec!["token", "create", "--name", "deploy", "--expires-in-days", "7", "-o", "json"]).await.unwrap();
+    let out = blocking(vec![
+        "token",
+        "create",
+        "--name",
+        "deploy",
+        "--expires-in-days",
+        "7",
+        "-o",
+        "json",
+    ])
+    .await
+    .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(created["token"].as_str().unwrap().starts_with("mc_"));
     let id = created["id"].as_str().unwrap().to_string();
     let out = blocking(vec!["token", "list"]).await.unwrap();
-    assert!(text(&out.stdout).contains("deploy"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("deploy"),
+        "{}",
+        text(&out.stdout)
+    );
     let h2 = h.clone();
-    let out = tokio::task::spawn_blocking(move || run(&h2, &["token", "revoke", &id], None)).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || run(&h2, &["token", "revoke", &id], None))
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = blocking(vec!["token", "list"]).await.unwrap();
     assert!(!text(&out.stdout).contains("deploy"));
     // Errors: a problem becomes a readable message and a non-zero exit.
-    let out = blocking(vec!["token", "create", "--expires-in-days", "0"]).await.unwrap();
+    let out = blocking(vec!["token", "create", "--expires-in-days", "0"])
+        .await
+        .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("expires_in_days: must be between 1 and 3650"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("expires_in_days: must be between 1 and 3650"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = blocking(vec!["logout"]).await.unwrap();
     assert!(out.status.success());
     let out = blocking(vec!["whoami"]).await.unwrap();
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("maocloud login"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("maocloud login"),
+        "{}",
+        text(&out.stderr)
+    );
     // A wrong password: non-zero exit, nothing stored.
     let url = s.url.clone();
     let h3 = h.clone();
-    let out = tokio::task::spawn_blocking(move || run(&h3, &["login", "--url", &url, "--email", "cli@example.fr", "--password-stdin"], Some("nope-nope-nope\n"))).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &h3,
+            &[
+                "login",
+                "--url",
+                &url,
+                "--email",
+                "cli@example.fr",
+                "--password-stdin",
+            ],
+            Some("nope-nope-nope\n"),
+        )
+    })
+    .await
+    .unwrap();
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("wrong email or password"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("wrong email or password"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!h.join("credentials.toml").exists());
 }
 
@@ -98,20 +176,93 @@ fn operator_create_on_the_database() {
     let data = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
-    let out = run(home.path(), &["operator", "create", "--email", "boss@maocloud.test", "--role", "admin", "--password-stdin", "--data-dir", d, "-o", "json"], Some("Very-Long-Passphrase-42\n"));
+    let out = run(
+        home.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "boss@maocloud.test",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data-dir",
+            d,
+            "-o",
+            "json",
+        ],
+        Some("Very-Long-Passphrase-42\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["role"], "admin");
-    assert!(v["totp_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
-    let out = run(home.path(), &["operator", "create", "--email", "boss@maocloud.test", "--role", "admin", "--password-stdin", "--data-dir", d], Some("Very-Long-Passphrase-42\n"));
+    assert!(v["totp_uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/"));
+    let out = run(
+        home.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "boss@maocloud.test",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("Very-Long-Passphrase-42\n"),
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
-    let out = run(home.path(), &["operator", "create", "--email", "x@maocloud.test", "--role", "janitor", "--password-stdin", "--data-dir", d], Some("Very-Long-Passphrase-42\n"));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        home.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "x@maocloud.test",
+            "--role",
+            "janitor",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("Very-Long-Passphrase-42\n"),
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("janitor"), "{}", text(&out.stderr));
-    let out = run(home.path(), &["operator", "create", "--email", "y@maocloud.test", "--role", "support", "--password-stdin", "--data-dir", d], Some("short\n"));
+    assert!(
+        text(&out.stderr).contains("janitor"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        home.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "y@maocloud.test",
+            "--role",
+            "support",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some("short\n"),
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("password: is too short"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("password: is too short"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -121,12 +272,28 @@ fn serve_help_documents_every_setting() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for flag in [
-        "--listen", "--data-dir", "--database-url", "--config", "--public-url", "--smtp-url", "--mail-from", "--demo",
-        "--metrics-token", "--cookie-secure", "--jobs-interval-ms", "--session-ttl-hours",
+        "--listen",
+        "--data-dir",
+        "--database-url",
+        "--config",
+        "--public-url",
+        "--smtp-url",
+        "--mail-from",
+        "--demo",
+        "--metrics-token",
+        "--cookie-secure",
+        "--jobs-interval-ms",
+        "--session-ttl-hours",
     ] {
         assert!(help.contains(flag), "serve --help does not document {flag}");
     }
-    for env in ["MAOCLOUD_LISTEN", "MAOCLOUD_DATA_DIR", "MAOCLOUD_DATABASE_URL", "MAOCLOUD_SMTP_URL", "MAOCLOUD_DEMO"] {
+    for env in [
+        "MAOCLOUD_LISTEN",
+        "MAOCLOUD_DATA_DIR",
+        "MAOCLOUD_DATABASE_URL",
+        "MAOCLOUD_SMTP_URL",
+        "MAOCLOUD_DEMO",
+    ] {
         assert!(help.contains(env), "serve --help does not name {env}");
     }
 }
@@ -134,9 +301,17 @@ fn serve_help_documents_every_setting() {
 #[test]
 fn serve_refuses_a_bad_configuration_clearly() {
     let home = tempfile::tempdir().unwrap();
-    let out = run(home.path(), &["serve", "--database-url", "mysql://nope"], None);
+    let out = run(
+        home.path(),
+        &["serve", "--database-url", "mysql://nope"],
+        None,
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("sqlite:// or postgres://"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("sqlite:// or postgres://"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(home.path(), &["serve", "--listen", "not-an-address"], None);
     assert!(!out.status.success());
 }

@@ -85,14 +85,22 @@ pub async fn fresh_database(db: Db, data: &std::path::Path) -> String {
                 "MAOCLOUD_TEST_PG_URL must name a PostgreSQL server the tests may create databases on: run the tests with ./scripts/test",
             );
             let name = format!("mc_test_{}", uuid_simple());
-            maocloud_datastore::testing::postgres_create_database(&admin, &name).await.expect("create a test database")
+            maocloud_datastore::testing::postgres_create_database(&admin, &name)
+                .await
+                .expect("create a test database")
         }
     }
 }
 
 fn uuid_simple() -> String {
-    format!("{:x}{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
-        + &format!("{:x}", rand_u32())
+    format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ) + &format!("{:x}", rand_u32())
 }
 
 fn rand_u32() -> u32 {
@@ -119,7 +127,12 @@ impl TestServer {
     }
 
     /// Starts a server on an existing database (a second replica, or after a restart).
-    pub async fn start_at(db: Db, data: tempfile::TempDir, database_url: String, tweak: impl FnOnce(&mut ServeConfig)) -> TestServer {
+    pub async fn start_at(
+        db: Db,
+        data: tempfile::TempDir,
+        database_url: String,
+        tweak: impl FnOnce(&mut ServeConfig),
+    ) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let mut config = ServeArgs {
@@ -134,7 +147,9 @@ impl TestServer {
         .expect("valid test configuration");
         tweak(&mut config);
         let clock = FixedClock::new(t0());
-        let platform = Platform::build(config, Arc::new(clock.clone())).await.expect("platform starts");
+        let platform = Platform::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("platform starts");
         let app = platform.app.clone();
         let (tx, rx) = watch::channel(false);
         tokio::spawn(async move { platform.run(listener, rx).await.expect("server runs") });
@@ -142,7 +157,10 @@ impl TestServer {
             url: format!("http://{addr}"),
             app,
             clock,
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             db,
             database_url,
             data,
@@ -157,22 +175,44 @@ impl TestServer {
 
     /// Runs every due background job (email delivery…) now; returns how many ran.
     pub async fn run_jobs(&self) -> usize {
-        jobs::run_due(&self.app, &jobs::Registry::standard(), "test-runner").await.expect("jobs run")
+        jobs::run_due(&self.app, &jobs::Registry::standard(), "test-runner")
+            .await
+            .expect("jobs run")
     }
 
     /// Every email in the outbox to `addr`, newest first: (subject, body, state).
     pub async fn emails_to(&self, addr: &str) -> Vec<(String, String, String)> {
-        let page = maocloud_app::notify::outbox(&self.app, &Ctx::system(), &maocloud_types::PageRequest::first(200)).await.unwrap();
-        page.items.into_iter().filter(|e| e.to_addr == addr).map(|e| (e.subject, e.body_text, e.state)).collect()
+        let page = maocloud_app::notify::outbox(
+            &self.app,
+            &Ctx::system(),
+            &maocloud_types::PageRequest::first(200),
+        )
+        .await
+        .unwrap();
+        page.items
+            .into_iter()
+            .filter(|e| e.to_addr == addr)
+            .map(|e| (e.subject, e.body_text, e.state))
+            .collect()
     }
 
     /// The text of the newest email delivered to `addr`.
     pub async fn last_email_to(&self, addr: &str) -> Option<String> {
-        self.emails_to(addr).await.into_iter().find(|e| e.2 == "sent").map(|e| e.1)
+        self.emails_to(addr)
+            .await
+            .into_iter()
+            .find(|e| e.2 == "sent")
+            .map(|e| e.1)
     }
 
     /// A request to the API; returns the status and the JSON body (Null when empty).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.url));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -182,12 +222,24 @@ impl TestServer {
         }
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
-        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let text = resp.text().await.unwrap_or_default();
         if status.is_client_error() || status.is_server_error() {
-            assert_eq!(ct, "application/problem+json", "{status} must be problem+json: {text}");
+            assert_eq!(
+                ct, "application/problem+json",
+                "{status} must be problem+json: {text}"
+            );
         }
-        let v = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, v)
     }
 
@@ -223,11 +275,17 @@ impl TestServer {
 
     /// Signs a subscriber up through the API and signs them in.
     pub async fn subscriber(&self, email: &str) -> Subscriber {
-        let (s, v) = self.post("/api/v1/signup", None, self.signup_form(email).await).await;
+        let (s, v) = self
+            .post("/api/v1/signup", None, self.signup_form(email).await)
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let id = v["subscriber_id"].as_str().unwrap().to_string();
         let token = self.sign_in(email, PASSWORD, None).await;
-        Subscriber { id, email: email.into(), token }
+        Subscriber {
+            id,
+            email: email.into(),
+            token,
+        }
     }
 
     /// Email + password (+ TOTP) → token, asserting success.
@@ -243,14 +301,32 @@ impl TestServer {
 
     /// Creates an operator (as `maocloud operator create` does) and signs them in with TOTP.
     pub async fn operator(&self, email: &str, role: OperatorRole) -> Operator {
-        let ctx = Ctx { principal: Principal::System, ip: "test".into() };
-        let op = accounts::operator_create(&self.app, &ctx, email, role, PASSWORD, "Test operator", true).await.expect("operator created");
+        let ctx = Ctx {
+            principal: Principal::System,
+            ip: "test".into(),
+        };
+        let op = accounts::operator_create(
+            &self.app,
+            &ctx,
+            email,
+            role,
+            PASSWORD,
+            "Test operator",
+            true,
+        )
+        .await
+        .expect("operator created");
         let secret = op.totp_secret.expect("operators get a TOTP secret");
         let code = self.totp_code(&secret);
         let token = self.sign_in(email, PASSWORD, Some(&code)).await;
         // Each code works once: move on to the next 30-second step for later sign-ins.
         self.clock.advance(jiff::SignedDuration::from_secs(30));
-        Operator { id: op.id.to_string(), email: email.into(), token, totp_secret: secret }
+        Operator {
+            id: op.id.to_string(),
+            email: email.into(),
+            token,
+            totp_secret: secret,
+        }
     }
 
     pub fn totp_code(&self, secret: &str) -> String {

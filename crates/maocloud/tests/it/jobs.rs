@@ -16,7 +16,13 @@ async fn two_replicas_run_each_job_exactly_once() {
     let b = TestServer::start_at(Db::Postgres, data, a.database_url.clone(), |_| {}).await;
     // Enqueue 60 jobs through the outbox: 60 sign-ups, each queuing a verification email.
     for i in 0..60 {
-        let (st, v) = a.post("/api/v1/signup", None, a.signup_form(&format!("r{i}@example.fr")).await).await;
+        let (st, v) = a
+            .post(
+                "/api/v1/signup",
+                None,
+                a.signup_form(&format!("r{i}@example.fr")).await,
+            )
+            .await;
         assert_eq!(st, StatusCode::CREATED, "{v}");
     }
     let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
@@ -79,7 +85,11 @@ async fn an_unreachable_database_gives_503() {
     let url = url::Url::parse(&direct).unwrap();
     let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
     let (proxy, cut) = forwarder(target).await;
-    let via_proxy = direct.replacen(&format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432)), &proxy, 1);
+    let via_proxy = direct.replacen(
+        &format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432)),
+        &proxy,
+        1,
+    );
     let data = tempfile::tempdir().unwrap();
     let s = TestServer::start_at(Db::Postgres, data, via_proxy, |_| {}).await;
     let sub = s.subscriber("up@example.fr").await;

@@ -22,7 +22,12 @@ fn checked_in_openapi_matches_the_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_openapi_is_the_checked_in_one() {
     let s = TestServer::start().await;
-    let r = s.http.get(format!("{}/api/openapi.json", s.url)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/api/openapi.json", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), maocloud_api::openapi_json());
     // Unknown API paths are problem+json 404s.
@@ -33,18 +38,38 @@ async fn served_openapi_is_the_checked_in_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_metrics() {
-    let s = TestServer::start_with(Db::Sqlite, |c| c.metrics_token = Some("scrape-secret-123".into())).await;
+    let s = TestServer::start_with(Db::Sqlite, |c| {
+        c.metrics_token = Some("scrape-secret-123".into())
+    })
+    .await;
     let (st, h) = s.get("/healthz", None).await;
-    assert_eq!((st, h["status"].as_str(), h["database"].as_str()), (StatusCode::OK, Some("ok"), Some("sqlite")));
+    assert_eq!(
+        (st, h["status"].as_str(), h["database"].as_str()),
+        (StatusCode::OK, Some("ok"), Some("sqlite"))
+    );
     let sub = s.subscriber("m@example.fr").await;
     s.get("/api/v1/me", Some(&sub.token)).await;
     assert_eq!(s.get("/metrics", None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.get("/metrics", Some(&sub.token)).await.0, StatusCode::FORBIDDEN);
-    let admin = s.operator("admin@maocloud.test", maocloud_types::OperatorRole::Admin).await;
+    assert_eq!(
+        s.get("/metrics", Some(&sub.token)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let admin = s
+        .operator("admin@maocloud.test", maocloud_types::OperatorRole::Admin)
+        .await;
     for token in [admin.token.as_str(), "scrape-secret-123"] {
-        let r = s.http.get(format!("{}/metrics", s.url)).bearer_auth(token).send().await.unwrap();
+        let r = s
+            .http
+            .get(format!("{}/metrics", s.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
         let text = r.text().await.unwrap();
         assert!(text.contains("maocloud_http_requests_total{method=\"GET\",route=\"/api/v1/me\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("# TYPE maocloud_http_request_duration_seconds histogram"));

@@ -1,0 +1,57 @@
+//! The web console: server-rendered HTML for visitors (landing page, terms, sign-up,
+//! sign-in with TOTP, password reset), subscribers (their area: profile, inbox, API
+//! tokens, TOTP) and operators (the back office: subscribers, audit trail, outbox). French by
+//! default, English second; no JavaScript.
+//!
+//! Codemap: `visitor` (who is asking: language, cookies, session, CSRF, pages and redirects),
+//! `forms` (form bodies and field errors), `view` (templates and the `t` function), `records`
+//! (views of the records use cases return), then one file per area: `public`, `account`,
+//! `admin`, and `assets` (static files).
+//!
+//! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
+//! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
+//! POST carries a CSRF token (the session's, or the double-submit cookie's before sign-in),
+//! checked before anything else. A session waiting for its TOTP code reaches `/signin/totp`
+//! and nothing else.
+
+// Handlers return a rendered page on both sides of their `Result`; boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
+mod account;
+mod admin;
+mod assets;
+mod forms;
+mod public;
+mod records;
+mod view;
+mod visitor;
+
+use crate::AppState;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Router;
+
+/// Every console route.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(public::routes())
+        .merge(account::routes())
+        .merge(admin::routes())
+        .merge(assets::routes())
+}
+
+/// The 404 page of every path that is not an API path. It knows the visitor's language from
+/// their cookie or `Accept-Language`, but not their session.
+pub async fn not_found_page(req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let v = visitor::Visitor::from_parts(&parts, true, false);
+    v.status_page(
+        StatusCode::NOT_FOUND,
+        "console.error.not_found_title",
+        v.t("console.error.not_found"),
+    )
+}
+
+#[cfg(test)]
+mod tests;
