@@ -174,7 +174,7 @@ pub async fn subscribe(
     offer_id: OfferId,
 ) -> Result<(SubscriptionView, Option<InvoiceRecord>)> {
     let me = ctx.require_subscriber()?;
-    let now = app.now();
+    let now = app.now_for(me.0).await?;
     let today = paris_date(now);
     let mut tx = app.db().write().await?;
     let offer = match tx.offer_fetch(offer_id).await {
@@ -273,7 +273,7 @@ pub async fn change_offer(
     to: OfferId,
 ) -> Result<SubscriptionView> {
     let me = ctx.require_subscriber()?;
-    let now = app.now();
+    let now = app.now_for(me.0).await?;
     let today = paris_date(now);
     let in_use = resources_in_use(app, me).await?;
     let mut tx = app.db().write().await?;
@@ -711,7 +711,7 @@ pub async fn document_list(
     page: &maocloud_types::PageRequest,
 ) -> Result<maocloud_types::Page<InvoiceRecord>> {
     let (who, since) = match ctx.principal {
-        Principal::Subscriber(me) => (Some(me), Some(twelve_months_ago(app))),
+        Principal::Subscriber(me) => (Some(me), Some(twelve_months_ago(app.now_for(me.0).await?))),
         _ => {
             ctx.require_operator(BILLING_ROLES)?;
             (subscriber, None)
@@ -728,8 +728,8 @@ pub async fn document_list(
     ))
 }
 
-fn twelve_months_ago(app: &App) -> String {
-    paris_date(app.now())
+fn twelve_months_ago(now: jiff::Timestamp) -> String {
+    paris_date(now)
         .checked_sub(jiff::Span::new().months(12))
         .expect("in range")
         .to_string()
@@ -756,8 +756,10 @@ pub async fn document_get(
     if doc.kind != kind {
         return Err(Error::NotFound);
     }
-    if ctx.principal.subscriber().is_some() && doc.issue_date < twelve_months_ago(app) {
-        return Err(Error::NotFound);
+    if let Some(me) = ctx.principal.subscriber() {
+        if doc.issue_date < twelve_months_ago(app.now_for(me.0).await?) {
+            return Err(Error::NotFound);
+        }
     }
     Ok(doc)
 }

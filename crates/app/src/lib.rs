@@ -16,6 +16,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod notify;
 pub mod terms;
+pub mod test_clocks;
 
 use maocloud_datastore::{Datastore, Scope};
 use maocloud_mail::Mailer;

@@ -92,3 +92,63 @@ pub async fn invoice_run(n: u64, config: ServeConfig) -> anyhow::Result<()> {
 fn uuid_suffix() -> String {
     maocloud_types::JobId::new().to_string()[..8].to_string()
 }
+
+/// Renders `count` sample invoices (ten lines each) and prints the time per PDF.
+pub fn pdf(count: u32) -> anyhow::Result<()> {
+    use maocloud_documents::{Document, Line, Party, Vat};
+    let party = |name: &str| Party {
+        name: name.into(),
+        legal_form: Some("SAS".into()),
+        address_line1: "3 Rue des Alouettes".into(),
+        address_line2: None,
+        postal_code: "80120".into(),
+        city: "Quend".into(),
+        country: "FR".into(),
+        company_id: Some("732829320".into()),
+        vat_number: Some("FR44732829320".into()),
+        registration: None,
+        email: None,
+    };
+    let doc = Document {
+        kind: "invoice".into(),
+        number: "F2026-000001".into(),
+        issue_date: "2026-12-01".into(),
+        due_date: Some("2026-12-16".into()),
+        credited_number: None,
+        seller: party("Maocloud"),
+        buyer: party("Alouettes SAS"),
+        buyer_is_professional: true,
+        lines: (0..10)
+            .map(|i| Line {
+                description: format!("Ligne {i}"),
+                period_start: "2026-12-01".into(),
+                period_end: "2026-12-31".into(),
+                quantity_milli: 1000,
+                unit_price: 2999,
+                amount: 2999,
+                vat_rate_bp: 2000,
+            })
+            .collect(),
+        vat: vec![Vat {
+            rate_bp: 2000,
+            base: 29990,
+            vat: 5998,
+        }],
+        total_excl: 29990,
+        total_vat: 5998,
+        total_incl: 35988,
+        note: None,
+        payment_terms: "Paiement à réception.".into(),
+    };
+    let first = Instant::now();
+    maocloud_documents::render(&doc)?;
+    let cold = first.elapsed();
+    let t = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..count {
+        bytes = maocloud_documents::render(&doc)?.len();
+    }
+    let per = t.elapsed() / count.max(1);
+    println!("invoice PDF (Factur-X PDF/A-3b, 10 lines, {bytes} bytes): first {:.0} ms (loads fonts), then {:.1} ms each over {count}", cold.as_secs_f64() * 1000.0, per.as_secs_f64() * 1000.0);
+    Ok(())
+}

@@ -130,6 +130,11 @@ pub enum BenchCommand {
         #[command(flatten)]
         db: ServeArgs,
     },
+    /// Time the rendering of invoice PDFs (Factur-X PDF/A-3b).
+    Pdf {
+        #[arg(long, default_value_t = 20)]
+        count: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -506,6 +511,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::InvoiceRun { subscriptions, db }) => {
             crate::bench::invoice_run(subscriptions, db.resolve()?).await
         }
+        Command::Bench(BenchCommand::Pdf { count }) => crate::bench::pdf(count),
     }
 }
 

@@ -67,6 +67,10 @@ struct FileConfig {
     cookie_secure: Option<bool>,
     jobs_interval_ms: Option<u64>,
     session_ttl_hours: Option<i64>,
+    /// The seller named on invoices (file only).
+    seller: Option<maocloud_app::Seller>,
+    /// Days from an invoice's issue to its due date (file only; default 15).
+    invoice_due_days: Option<i64>,
 }
 
 /// Resolved configuration of a `serve` process.
@@ -83,6 +87,8 @@ pub struct ServeConfig {
     pub cookie_secure: bool,
     pub jobs_interval_ms: u64,
     pub session_ttl_hours: i64,
+    pub seller: maocloud_app::Seller,
+    pub invoice_due_days: i64,
 }
 
 impl ServeArgs {
@@ -129,7 +135,13 @@ impl ServeArgs {
         if !(1..=24 * 90).contains(&session_ttl_hours) {
             bail!("--session-ttl-hours must be between 1 and 2160");
         }
+        let invoice_due_days = file.invoice_due_days.unwrap_or(15);
+        if !(0..=90).contains(&invoice_due_days) {
+            bail!("invoice_due_days must be between 0 and 90");
+        }
         Ok(ServeConfig {
+            seller: file.seller.unwrap_or_default(),
+            invoice_due_days,
             listen,
             data_dir,
             database_url,
@@ -164,7 +176,7 @@ mod tests {
         let f = dir.join("maocloud.toml");
         std::fs::write(
             &f,
-            "listen = \"127.0.0.1:9999\"\ndata_dir = \"/srv/mc\"\nsmtp_url = \"smtp://mail:25\"\n",
+            "listen = \"127.0.0.1:9999\"\ndata_dir = \"/srv/mc\"\nsmtp_url = \"smtp://mail:25\"\n[seller]\nname = \"Hébergeur SAS\"\nsiren = \"732829320\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -178,6 +190,14 @@ mod tests {
         assert_eq!(c.database_url, "sqlite:///srv/mc/maocloud.db");
         assert_eq!(c.smtp_url.as_deref(), Some("smtp://mail:25"));
         assert!(c.cookie_secure);
+        assert_eq!(
+            (
+                c.seller.name.as_str(),
+                c.seller.siren.as_str(),
+                c.seller.city.as_str()
+            ),
+            ("Hébergeur SAS", "732829320", "Quend")
+        );
         std::fs::write(&f, "lisen = \"typo\"\n").unwrap();
         let err = ServeArgs {
             config: Some(f),

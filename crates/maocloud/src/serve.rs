@@ -43,6 +43,8 @@ impl Platform {
         settings.operator_totp_required = !config.demo;
         settings.cookie_secure = config.cookie_secure;
         settings.session_ttl_hours = config.session_ttl_hours;
+        settings.seller = config.seller.clone();
+        settings.invoice_due_days = config.invoice_due_days;
         let app = App::new(db, clock, mailer, settings);
         app.bootstrap().await.context("preparing the database")?;
         let state = AppState {

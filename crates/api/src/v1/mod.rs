@@ -5,6 +5,7 @@ mod accounts;
 mod backoffice;
 mod billing;
 mod messages;
+mod test_clocks;
 mod tokens;
 
 use crate::error::ApiError;
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(messages::routes())
         .merge(backoffice::routes())
         .merge(billing::routes())
+        .merge(test_clocks::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

@@ -48,6 +48,14 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         )
         .await;
     let credit_note_id = cn["id"].as_str().unwrap().to_string();
+    let (_, clock) = s
+        .post(
+            "/api/v1/test-clocks",
+            Some(&billing.token),
+            json!({"name": "sweep"}),
+        )
+        .await;
+    let clock_id = clock["id"].as_str().unwrap().to_string();
     let resource_for = |path: &str| -> String {
         if path.starts_with("/api/v1/tokens/") {
             token_id.clone()
@@ -64,6 +72,8 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             invoice_id.clone()
         } else if path.starts_with("/api/v1/credit-notes/") {
             credit_note_id.clone()
+        } else if path.starts_with("/api/v1/test-clocks/") {
+            clock_id.clone()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }

@@ -774,3 +774,119 @@ print('ok')
         StatusCode::NOT_FOUND
     );
 }
+
+// Test clocks (billing item 8): a sandbox subscriber on a clock subscribes at the clock's time,
+// and advancing the clock fires the monthly run on every 1st it passes; live subscribers and
+// the live run never mix with the sandbox.
+both_dbs!(test_clock_previews_a_contract, |s: TestServer| async move {
+    let billing = s
+        .operator("billing@maocloud.test", OperatorRole::Billing)
+        .await;
+    let small = offer(&s, &billing.token, "cloud-s", "Cloud S", 3100, 0).await;
+    let (st, clock) = s
+        .post(
+            "/api/v1/test-clocks",
+            Some(&billing.token),
+            json!({"name": "Aperçu 2027", "now": "2027-01-15T10:00:00Z"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{clock}");
+    let cid = clock["id"].as_str().unwrap().to_string();
+    let form = s.signup_form("sandbox@example.fr").await;
+    let (st, sb) = s
+        .post(
+            &format!("/api/v1/test-clocks/{cid}/subscribers"),
+            Some(&billing.token),
+            form,
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{sb}");
+    let token = s.sign_in("sandbox@example.fr", PASSWORD, None).await;
+    let v = subscribe(&s, &token, &small).await;
+    assert_eq!(
+        v["subscription"]["start_date"], "2027-01-15",
+        "the sandbox lives on its clock"
+    );
+    assert_eq!(v["invoice"]["issue_date"], "2027-01-15");
+    assert_eq!(amounts(&v["invoice"]), [1700]); // 31.00 × 17/31
+                                                // A live subscriber on the platform's own time.
+    let live = s.subscriber("live@example.fr").await;
+    subscribe(&s, &live.token, &small).await;
+    // The live run of 1 December bills the live subscriber only.
+    let r = run(&s, &billing.token, "2026-12-01").await;
+    assert_eq!(r["invoices_issued"], 1);
+    // Advancing the clock to 2 March fires the runs of 1 February and 1 March.
+    let (st, adv) = s
+        .post(
+            &format!("/api/v1/test-clocks/{cid}/advance"),
+            Some(&billing.token),
+            json!({"to": "2027-03-02T08:00:00Z"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{adv}");
+    assert_eq!(
+        adv["runs"],
+        json!([{"date": "2027-02-01", "invoices_issued": 1}, {"date": "2027-03-01", "invoices_issued": 1}])
+    );
+    assert_eq!(adv["clock"]["now"], "2027-03-02T08:00:00Z");
+    let inv = invoices(&s, &token).await;
+    let dates: Vec<&str> = inv
+        .iter()
+        .map(|i| i["issue_date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, ["2027-03-01", "2027-02-01", "2027-01-15"]);
+    assert_eq!(amounts(&inv[0]), [3100]);
+    assert_eq!(
+        invoices(&s, &live.token).await.len(),
+        2,
+        "the clock never bills live subscribers"
+    );
+    // Bad input: backwards, too far, unknown clock, a subscriber asking.
+    let (st, p) = s
+        .post(
+            &format!("/api/v1/test-clocks/{cid}/advance"),
+            Some(&billing.token),
+            json!({"to": "2027-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (st, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("to"))
+    );
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/test-clocks/{cid}/advance"),
+            Some(&billing.token),
+            json!({"to": "2035-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/test-clocks/{cid}/advance"),
+            Some(&billing.token),
+            json!({"to": "tomorrow"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        s.post(
+            "/api/v1/test-clocks/nope/advance",
+            Some(&billing.token),
+            json!({"to": "2028-01-01T00:00:00Z"})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.post(
+            &format!("/api/v1/test-clocks/{cid}/advance"),
+            Some(&token),
+            json!({"to": "2028-01-01T00:00:00Z"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+});
