@@ -474,6 +474,7 @@ async fn issue(
         ],
     );
     notify::send(app, tx, &account, subject, &body).await?;
+    crate::sepa::schedule_for_invoice(app, tx, &record).await?;
     if tx.invoice_delivery_fetch(subscriber).await? == "paper" {
         tx.print_queue_add(record.id, subscriber, app.now()).await?;
     }

@@ -21,6 +21,11 @@ pub struct Seller {
     /// e.g. "RCS Amiens 123 456 789".
     pub registration: String,
     pub email: String,
+    /// SEPA creditor identifier (ICS), for direct debits.
+    pub sepa_creditor_id: String,
+    /// The account direct debits are collected to.
+    pub iban: String,
+    pub bic: String,
 }
 
 impl Default for Seller {
@@ -36,6 +41,9 @@ impl Default for Seller {
             vat_number: "FR00000000000".into(),
             registration: "RCS Amiens (à configurer : [seller] dans maocloud.toml)".into(),
             email: "facturation@maocloud.localhost".into(),
+            sepa_creditor_id: "FR00ZZZ000000".into(),
+            iban: "FR7630006000011234567890189".into(),
+            bic: "AGRIFRPPXXX".into(),
         }
     }
 }
@@ -71,6 +79,8 @@ pub struct Settings {
     pub seller: Seller,
     /// Days between an invoice's issue and its due date.
     pub invoice_due_days: i64,
+    /// Days between the pre-notification of a direct debit and its collection (at least 14).
+    pub sepa_prenotification_days: i64,
 }
 
 impl Settings {
@@ -93,6 +103,7 @@ impl Settings {
             cookie_secure: true,
             seller: Seller::default(),
             invoice_due_days: 15,
+            sepa_prenotification_days: 14,
         }
     }
 }

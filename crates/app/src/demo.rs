@@ -77,22 +77,73 @@ async fn seed_price_list(app: &App) -> Result<()> {
     if !billing::offer_list(app, true).await?.is_empty() {
         return Ok(());
     }
-    let usage = UsagePrices { storage_gb_month: Cents(2), egress_gb: Cents(1), public_ip_month: Cents(300) };
+    let usage = UsagePrices {
+        storage_gb_month: Cents(2),
+        egress_gb: Cents(1),
+        public_ip_month: Cents(300),
+    };
     let offers = [
-        ("cloud-s", "Cloud S", "Pour démarrer : une petite machine virtuelle et du stockage objet.", 999, (1, 2048, 25, 1, 50, 500, 1), 0),
-        ("cloud-m", "Cloud M", "Pour un site ou une application en production.", 2999, (2, 4096, 80, 3, 200, 2000, 1), 0),
-        ("cloud-l", "Cloud L", "Pour les équipes : plus de ressources, avec engagement 12 mois.", 7999, (8, 16384, 320, 10, 1000, 10000, 4), 12),
+        (
+            "cloud-s",
+            "Cloud S",
+            "Pour démarrer : une petite machine virtuelle et du stockage objet.",
+            999,
+            (1, 2048, 25, 1, 50, 500, 1),
+            0,
+        ),
+        (
+            "cloud-m",
+            "Cloud M",
+            "Pour un site ou une application en production.",
+            2999,
+            (2, 4096, 80, 3, 200, 2000, 1),
+            0,
+        ),
+        (
+            "cloud-l",
+            "Cloud L",
+            "Pour les équipes : plus de ressources, avec engagement 12 mois.",
+            7999,
+            (8, 16384, 320, 10, 1000, 10000, 4),
+            12,
+        ),
     ];
-    for (code, name, description, price, (vcpus, ram_mib, disk_gib, vms, storage_gb, egress_gb, public_ips), commitment) in offers {
+    for (
+        code,
+        name,
+        description,
+        price,
+        (vcpus, ram_mib, disk_gib, vms, storage_gb, egress_gb, public_ips),
+        commitment,
+    ) in offers
+    {
         let terms = OfferTerms {
             name: name.into(),
             monthly_price: Cents(price),
             vat_rate_bp: 2000,
-            includes: Inclusions { vcpus, ram_mib, disk_gib, vms, storage_gb, egress_gb, public_ips },
+            includes: Inclusions {
+                vcpus,
+                ram_mib,
+                disk_gib,
+                vms,
+                storage_gb,
+                egress_gb,
+                public_ips,
+            },
             usage,
             commitment_months: commitment,
         };
-        billing::offer_create(app, &Ctx::system(), OfferInput { code: code.into(), description: description.into(), terms, multiple_allowed: false }).await?;
+        billing::offer_create(
+            app,
+            &Ctx::system(),
+            OfferInput {
+                code: code.into(),
+                description: description.into(),
+                terms,
+                multiple_allowed: false,
+            },
+        )
+        .await?;
     }
     Ok(())
 }

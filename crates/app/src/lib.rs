@@ -15,6 +15,7 @@ pub mod error;
 pub mod i18n;
 pub mod jobs;
 pub mod notify;
+pub mod sepa;
 pub mod terms;
 pub mod test_clocks;
 

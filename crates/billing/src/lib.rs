@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod invoice;
 pub mod offer;
+pub mod sepa;
 
 pub use calendar::{days_in_month, month_end, month_start, paris_date, Period};
 pub use invoice::{Draft, DraftLine, LineKind, VatBreakdown};

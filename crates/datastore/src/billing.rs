@@ -554,7 +554,7 @@ impl Tx {
     ) -> Result<Vec<Outstanding>> {
         let rows = sqlx::query(
             "SELECT i.id, i.number, i.due_date, i.total_incl, \
-             CAST(COALESCE((SELECT SUM(a.amount) FROM payment_allocations a WHERE a.invoice_id = i.id), 0) AS BIGINT) AS paid, \
+             CAST(COALESCE((SELECT SUM(a.amount) FROM payment_allocations a JOIN payments p ON p.id = a.payment_id WHERE a.invoice_id = i.id AND p.reversed_at IS NULL), 0) AS BIGINT) AS paid, \
              CAST(COALESCE((SELECT SUM(c.total_incl) FROM invoices c WHERE c.credited_invoice_id = i.id), 0) AS BIGINT) AS credited \
              FROM invoices i WHERE i.kind = 'invoice' AND i.subscriber_id = $1 AND ($2 IS NULL OR i.subscriber_id = $2) ORDER BY i.id",
         )

@@ -11,6 +11,7 @@ pub mod billing;
 mod credentials;
 mod idempotency;
 mod jobs;
+pub mod sepa;
 pub use accounts::NewAccount;
 pub use idempotency::StoredResponse;
 pub use jobs::NewJob;

@@ -3,19 +3,22 @@
 //! personal data is audited by the use cases themselves.
 
 use super::account::{cursor, CursorQuery};
+use super::admin_billing::{PaymentForm, Refused};
 use super::forms;
 use super::records::{
-    AcceptanceView, AccountView, AuditView, EmailView, ProfileView, SubscriberRow,
+    AcceptanceView, AccountView, AuditView, BalanceView, DocumentRow, EmailView, ProfileView,
+    SubscriberRow, SubscriptionRow,
 };
-use super::visitor::OperatorIn;
+use super::visitor::{OperatorIn, SignedIn};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use maocloud_app::{accounts, audit, notify, Error};
-use maocloud_types::{PageRequest, SubscriberId};
+use maocloud_app::{accounts, audit, billing, notify, Error};
+use maocloud_billing::calendar::paris_date;
+use maocloud_types::{OperatorRole, PageRequest, SubscriberId};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -96,16 +99,57 @@ async fn subscriber(
     Path(id): Path<String>,
 ) -> Page {
     let id: SubscriberId = id.parse().map_err(|_| s.v.fail(Error::NotFound))?;
+    subscriber_page(&st, &s, id, StatusCode::OK, None).await
+}
+
+/// A subscriber's file. Admins and billing operators also see its billing section
+/// (subscriptions, invoices, balance, payments and credit notes) with its forms; `refused`
+/// brings back a form that was refused, with its errors.
+pub(super) async fn subscriber_page(
+    st: &AppState,
+    s: &SignedIn,
+    id: SubscriberId,
+    status: StatusCode,
+    refused: Option<Refused>,
+) -> Page {
+    let fail = |e| s.v.fail(e);
     let d = accounts::subscriber_get(&st.app, &s.ctx, id)
         .await
-        .map_err(|e| s.v.fail(e))?;
+        .map_err(fail)?;
+    let billing_ctx = if s.ctx.require_operator(&[OperatorRole::Billing]).is_ok() {
+        let subs = billing::subscription_list(&st.app, &s.ctx, id)
+            .await
+            .map_err(fail)?;
+        let page = PageRequest::first(LIST_PAGE * 4);
+        let invoices = billing::document_list(&st.app, &s.ctx, "invoice", Some(id), &page)
+            .await
+            .map_err(fail)?;
+        let credit_notes = billing::document_list(&st.app, &s.ctx, "credit_note", Some(id), &page)
+            .await
+            .map_err(fail)?;
+        let balance = billing::balance(&st.app, &s.ctx, id).await.map_err(fail)?;
+        let today = paris_date(st.app.now()).to_string();
+        context! {
+            billing => context! {
+                subscriptions => subs.iter().map(SubscriptionRow::from).collect::<Vec<_>>(),
+                invoices => invoices.items.iter().map(DocumentRow::from).collect::<Vec<_>>(),
+                credit_notes => credit_notes.items.iter().map(DocumentRow::from).collect::<Vec<_>>(),
+                balance => BalanceView::new(&balance),
+            },
+            payment_form => PaymentForm::new(&today),
+        }
+    } else {
+        context! {}
+    };
+    let refused = refused.map_or_else(|| context! {}, Refused::context);
     let ctx = context! {
         section => "admin",
         account => AccountView::from(&d.account),
         profile => ProfileView::from(&d.profile),
         terms => d.terms.iter().map(AcceptanceView::from).collect::<Vec<_>>(),
     };
-    Ok(s.v.page(StatusCode::OK, "admin/subscriber.html", ctx))
+    let ctx = context! { ..refused, ..billing_ctx, ..ctx };
+    Ok(s.v.page(status, "admin/subscriber.html", ctx))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -92,6 +92,29 @@ impl FieldErrors {
         }
     }
 
+    /// A reason the console itself found (already in the visitor's language).
+    pub fn push(&mut self, field: &str, text: String) {
+        if !self.list.iter().any(|r| r.field == field) {
+            self.list.push(FieldReason {
+                field: field.into(),
+                reason: text,
+            });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// `(field, reason)` pairs, for forms repeated on a page (one per row) that show their
+    /// errors next to themselves rather than in the page's summary.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.list
+            .iter()
+            .map(|r| (r.field.clone(), r.reason.clone()))
+            .collect()
+    }
+
     /// `errors` (field → reason) and `error_list` for the templates.
     pub fn context(&self) -> Value {
         let map: BTreeMap<&str, &str> = self
@@ -107,4 +130,103 @@ impl FieldErrors {
 pub fn opt(s: &str) -> Option<String> {
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// A use case's error with its field names as the console's form calls them (the API's names
+/// say `_cents` where the form asks for euros, `includes.x` where the form says `x`).
+pub fn rename_fields(e: Error, rename: impl Fn(&str) -> Option<&'static str>) -> Error {
+    let fix = |f: String| rename(&f).map(str::to_owned).unwrap_or(f);
+    match e {
+        Error::Invalid(fields) => Error::Invalid(
+            fields
+                .into_iter()
+                .map(|mut f| {
+                    f.field = fix(std::mem::take(&mut f.field));
+                    f
+                })
+                .collect(),
+        ),
+        Error::Conflict {
+            field: Some(f),
+            reason,
+        } => Error::Conflict {
+            field: Some(fix(f)),
+            reason,
+        },
+        e => e,
+    }
+}
+
+/// Why an amount typed in euros was refused (a `console.form` catalog key).
+#[derive(Debug, PartialEq, Eq)]
+pub enum EurosError {
+    NotAnAmount,
+    TooManyDecimals,
+}
+
+impl EurosError {
+    pub fn key(&self) -> &'static str {
+        match self {
+            EurosError::NotAnAmount => "console.form.not_an_amount",
+            EurosError::TooManyDecimals => "console.form.too_many_decimals",
+        }
+    }
+}
+
+/// An amount typed in euros (`29.99`, `29,99`, `1 234,5`, `30`, `30 €`) as exact cents: no
+/// float, at most 2 decimals, no sign (amounts typed in forms are never negative).
+pub fn euros_to_cents(s: &str) -> Result<i64, EurosError> {
+    let cleaned: String = s
+        .trim()
+        .trim_end_matches('€')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
+        .collect();
+    let (int, frac) = match cleaned.find(['.', ',']) {
+        Some(i) => (&cleaned[..i], &cleaned[i + 1..]),
+        None => (cleaned.as_str(), ""),
+    };
+    let digits = |p: &str| p.chars().all(|c| c.is_ascii_digit());
+    if int.is_empty() || !digits(int) || !digits(frac) || int.len() > 12 {
+        return Err(EurosError::NotAnAmount);
+    }
+    if frac.len() > 2 {
+        return Err(EurosError::TooManyDecimals);
+    }
+    let units: i64 = int.parse().map_err(|_| EurosError::NotAnAmount)?;
+    let cents: i64 = format!("{frac:0<2}")
+        .parse()
+        .map_err(|_| EurosError::NotAnAmount)?;
+    units
+        .checked_mul(100)
+        .and_then(|u| u.checked_add(cents))
+        .ok_or(EurosError::NotAnAmount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn euros_parse_to_exact_cents() {
+        assert_eq!(euros_to_cents("29.99"), Ok(2999));
+        assert_eq!(euros_to_cents("29,99"), Ok(2999));
+        assert_eq!(euros_to_cents(" 30 "), Ok(3000));
+        assert_eq!(euros_to_cents("0.1"), Ok(10));
+        assert_eq!(euros_to_cents("1 234,56 €"), Ok(123_456));
+        assert_eq!(euros_to_cents("0.07"), Ok(7));
+        assert_eq!(euros_to_cents("29.999"), Err(EurosError::TooManyDecimals));
+        for bad in [
+            "",
+            "-1",
+            "1e3",
+            "abc",
+            ".5",
+            "1.2.3",
+            "1,000.00",
+            "9999999999999",
+        ] {
+            assert_eq!(euros_to_cents(bad), Err(EurosError::NotAnAmount), "{bad}");
+        }
+    }
 }

@@ -1,12 +1,14 @@
-//! The web console: server-rendered HTML for visitors (landing page, terms, sign-up,
-//! sign-in with TOTP, password reset), subscribers (their area: profile, inbox, API
-//! tokens, TOTP) and operators (the back office: subscribers, audit trail, outbox). French by
-//! default, English second; no JavaScript.
+//! The web console: server-rendered HTML for visitors (landing page, terms, the price list
+//! sign-up, sign-in with TOTP, password reset), subscribers (their area: profile,
+//! subscriptions and offer change, invoices, inbox, API tokens, TOTP) and
+//! operators (the back office: subscribers, offers, invoicing, payments and credit notes,
+//! audit trail, outbox). French by default, English second; no JavaScript.
 //!
 //! Codemap: `visitor` (who is asking: language, cookies, session, CSRF, pages and redirects),
 //! `forms` (form bodies and field errors), `view` (templates and the `t` function), `records`
 //! (views of the records use cases return), then one file per area: `public`, `account`,
-//! `admin`, and `assets` (static files).
+//! `admin`, `billing` (price list, subscriptions, invoices), `admin_billing` (offers, invoice
+//! run, print queue, payments and credit notes), and `assets` (static files).
 //!
 //! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
 //! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
@@ -19,7 +21,9 @@
 
 mod account;
 mod admin;
+mod admin_billing;
 mod assets;
+mod billing;
 mod forms;
 mod public;
 mod records;
@@ -38,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(admin::routes())
+        .merge(billing::routes())
+        .merge(admin_billing::routes())
         .merge(assets::routes())
 }
 

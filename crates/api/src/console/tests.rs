@@ -61,6 +61,52 @@ fn account() -> Value {
     context! { email => "c@example.test", verified => false, verified_at => Value::from(()), totp_enabled => false, locale => "fr" }
 }
 
+fn offer() -> Value {
+    context! {
+        id => "0190f0f0-0000-7000-8000-000000000010", code => "s", name => "Small <b>Martin</b>", description => "A small cloud",
+        monthly_price => 123_456, monthly_vat => 24_691, monthly_price_incl => 148_147, vat_rate_bp => 550,
+        includes => context! { vcpus => 2, ram_mib => 4096, disk_gib => 50, vms => 1, storage_gb => 100, egress_gb => 1000, public_ips => 1 },
+        storage_gb_month => 2, egress_gb => 1, public_ip_month => 300, commitment_months => 12, multiple_allowed => false,
+        active => true, created_at => when(now()), retired_at => Value::from(()),
+    }
+}
+
+fn subscription() -> Value {
+    context! {
+        id => "0190f0f0-0000-7000-8000-000000000020", offer_id => "0190f0f0-0000-7000-8000-000000000010", offer_name => "Small",
+        monthly_price => 3000, vat_rate_bp => 2000, status => "active", start_date => "2026-11-26",
+        commitment_end => "2027-11-25", billed_until => "2026-11-30",
+    }
+}
+
+fn document_row() -> Value {
+    context! {
+        id => "0190f0f0-0000-7000-8000-000000000030", kind => "invoice", number => "F2026-000001", issue_date => "2026-11-26",
+        due_date => "2026-12-26", total_excl => 500, total_vat => 100, total_incl => 600,
+        url => "/account/invoices/x", pdf_url => "/account/invoices/x/pdf", vat_rates => vec![2000, 550],
+    }
+}
+
+fn document() -> Value {
+    let party = context! { name => "Camille", company_name => "ACME", address_line1 => "3 rue", address_line2 => Value::from(()), postal_code => "80120", city => "Quend", country => "FR", company_id => "732829320", vat_number => "FR44732829320" };
+    context! {
+        id => "0190f0f0-0000-7000-8000-000000000030", kind => "invoice", number => "F2026-000001", issue_date => "2026-11-26",
+        due_date => "2026-12-26", total_excl => 500, total_vat => 100, total_incl => 600,
+        url => "/account/invoices/x", pdf_url => "/account/invoices/x/pdf", vat_rates => vec![2000],
+        subscriber_id => "s1", seller => party.clone(), buyer => party, note => "Avoir <i>",
+        lines => vec![context! { description => "Abonnement Small", period_start => "2026-11-26", period_end => "2026-11-30", quantity_milli => 167, unit_price => 3000, amount => 500, vat_rate_bp => 2000 }],
+        vat => vec![context! { rate_bp => 2000, base => 500, vat => 100 }],
+    }
+}
+
+fn balance() -> Value {
+    context! {
+        due => 600,
+        open => vec![context! { invoice_id => "i1", number => "F2026-000001", due_date => "2026-12-26", total_incl => 600, paid => 0, credited => 0, remaining => 600 }],
+        payments => vec![context! { amount => 100, method => "bank_transfer", reference => "VIR 1", received_on => "2026-11-20", recorded_by => "operator:x" }],
+    }
+}
+
 /// Every template with the context a handler gives it.
 fn samples() -> Vec<(&'static str, Value)> {
     let msg = context! { id => "0190f0f0-0000-7000-8000-000000000002", subject => "Bienvenue", created_at => when(now()), read => false };
@@ -168,6 +214,92 @@ fn samples() -> Vec<(&'static str, Value)> {
             },
         ),
         (
+            "pricelist.html",
+            context! { offers => vec![offer()], can_subscribe => true },
+        ),
+        (
+            "pricelist.html",
+            context! { offers => vec![offer()], alert => "no" },
+        ),
+        (
+            "pricelist.html",
+            context! { user => operator(), offers => Vec::<Value>::new() },
+        ),
+        (
+            "account/subscription.html",
+            context! {
+                user => subscriber(), subscriptions => vec![subscription()], offers => vec![offer(), context! { id => "0190f0f0-0000-7000-8000-000000000011", ..offer() }],
+                quotas => context! { vcpus => 2, ram_mib => 4096, disk_gib => 50, vms => 1, storage_gb => 100, egress_gb => 1000, public_ips => 1 },
+                refused_id => "0190f0f0-0000-7000-8000-000000000020", alert => "Refusé <i>",
+            },
+        ),
+        (
+            "account/subscription.html",
+            context! { user => subscriber(), subscriptions => vec![subscription()], offers => Vec::<Value>::new(), quotas => context! {} },
+        ),
+        (
+            "account/invoices.html",
+            context! {
+                user => subscriber(), invoices => vec![document_row()], credit_notes => vec![document_row()],
+                balance => balance(), delivery => "paper", chosen => "paper", next_url => "/account/invoices?cursor=x",
+            },
+        ),
+        (
+            "account/invoices.html",
+            context! {
+                user => subscriber(), invoices => Vec::<Value>::new(), credit_notes => Vec::<Value>::new(),
+                balance => context! { due => 0, open => Vec::<Value>::new(), payments => Vec::<Value>::new() },
+                delivery => "electronic", chosen => "electronic",
+                errors => context! { invoice_delivery => "no" },
+                error_list => vec![context! { field => "invoice_delivery", reason => "no" }],
+            },
+        ),
+        (
+            "account/document.html",
+            context! { user => subscriber(), doc => document(), back_url => "/account/invoices" },
+        ),
+        (
+            "account/document.html",
+            context! { user => operator(), doc => document(), back_url => "/admin/subscribers/x" },
+        ),
+        (
+            "admin/offers.html",
+            context! {
+                user => operator(), offers => vec![offer()],
+                form => context! { offer_code => "s", name => "S", description => "", monthly_price => "29.999", vat_rate_bp => "550", commitment_months => "12", multiple_allowed => "1" },
+                errors => context! { monthly_price => "too many" },
+                error_list => vec![context! { field => "monthly_price", reason => "too many" }],
+            },
+        ),
+        (
+            "admin/billing.html",
+            context! {
+                user => operator(), invoice_count => 3, credit_note_count => 1, include_mailed => false,
+                queue => vec![context! { invoice_id => "i1", url => "/account/invoices/i1", number => "F2026-000001", subscriber_id => "s1", queued_at => when(now()), mailed_at => Value::from(()) }],
+                form => context! { on => "2026-12-01" },
+                report => context! { on => "2026-12-01", invoices_issued => 2, subscriptions_billed => 3, skipped => 0 },
+            },
+        ),
+        (
+            "admin/billing.html",
+            context! { user => operator(), invoice_count => 0, credit_note_count => 0, include_mailed => true, queue => Vec::<Value>::new(), form => context! { on => "" } },
+        ),
+        (
+            "admin/subscriber.html",
+            context! {
+                user => operator(), account => account(), profile => profile(), terms => Vec::<Value>::new(),
+                billing => context! {
+                    subscriptions => vec![subscription()],
+                    invoices => vec![document_row()],
+                    credit_notes => vec![document_row()],
+                    balance => balance(),
+                },
+                payment_form => context! { amount => "12", method => "manual", reference => "", received_on => "2026-11-26", invoice_id => "" },
+                credit_form => context! { invoice_id => "0190f0f0-0000-7000-8000-000000000030", amount => "999", reason => "r" },
+                credit_errors => vec![context! { field => "amount", reason => "too much" }],
+            },
+        ),
+        (
             "admin/audit.html",
             context! {
                 user => operator(), subscriber => "s1",
@@ -211,6 +343,18 @@ async fn every_template_renders_in_both_languages_without_missing_keys() {
                 "{reason}",
                 "{role}",
                 "{to}",
+                "{amount}",
+                "{rate}",
+                "{months}",
+                "{n}",
+                "{choice}",
+                "{start}",
+                "{end}",
+                "{on}",
+                "{number}",
+                "{vat}",
+                "{invoices}",
+                "{issued}",
             ] {
                 assert!(
                     !html.contains(placeholder),
@@ -227,6 +371,44 @@ async fn every_template_renders_in_both_languages_without_missing_keys() {
                 html.contains("href=\"#main\"") && html.contains("id=\"main\""),
                 "{name}: skip link"
             );
+            if name == "account/subscription.html" && html.contains("Refus") {
+                assert!(
+                    html.contains("change-error-0190f0f0-0000-7000-8000-000000000020")
+                        && html.contains("value=\"0190f0f0-0000-7000-8000-000000000011\"")
+                        && !html.contains("value=\"0190f0f0-0000-7000-8000-000000000010\""),
+                    "{name} in {lang}: the refusal is next to its form, the current offer is not offered"
+                );
+            }
+            if name == "account/document.html" {
+                let amount = if lang == "fr" {
+                    "5,00\u{a0}€"
+                } else {
+                    "€5.00"
+                };
+                assert!(
+                    html.contains(amount),
+                    "{name} in {lang}: amounts are formatted"
+                );
+                let qty = if lang == "fr" { "0,167" } else { "0.167" };
+                assert!(html.contains(qty), "{name} in {lang}: quantities");
+            }
+            if name == "pricelist.html" && html.contains("offer-list") {
+                let price = if lang == "fr" {
+                    "1\u{a0}234,56\u{a0}€"
+                } else {
+                    "€1,234.56"
+                };
+                assert!(
+                    html.contains(price),
+                    "{name} in {lang}: {}",
+                    around(&html, "price")
+                );
+                assert!(
+                    html.contains("Les factures sont mensuelles")
+                        || html.contains("Invoices are monthly"),
+                    "{name} in {lang}: the billing terms are shown"
+                );
+            }
             if name == "terms.html" {
                 assert!(html.contains("<h2>A</h2>"), "the terms text is shown");
             }
@@ -833,6 +1015,311 @@ mod http {
         );
         let audit = b.get("/admin/audit").await;
         assert!(audit.html.contains("subscriber.read") && audit.html.contains("subscriber.list"));
+    }
+
+    /// An operator signed in through the console (password, then TOTP).
+    async fn operator_browser<'a>(site: &'a Site, email: &str, role: OperatorRole) -> Browser<'a> {
+        let op = accounts::operator_create(
+            &site.app,
+            &Ctx {
+                principal: Principal::System,
+                ip: "test".into(),
+            },
+            email,
+            role,
+            PASSWORD,
+            "Ops",
+            true,
+        )
+        .await
+        .unwrap();
+        let mut b = Browser::new(site);
+        let csrf = b.get("/signin").await.csrf();
+        b.post(
+            "/signin",
+            &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+        let totp = b.get("/signin/totp").await;
+        let code = auth::totp_code(
+            op.totp_secret.as_deref().unwrap(),
+            maocloud_types::Clock::now(&site.clock),
+        )
+        .unwrap();
+        let done = b
+            .post("/signin/totp", &[("csrf", &totp.csrf()), ("totp", &code)])
+            .await;
+        assert_eq!(done.location, "/admin");
+        // Each code works once: the next operator signs in on the next step.
+        site.clock.advance(jiff::SignedDuration::from_secs(30));
+        b
+    }
+
+    #[tokio::test]
+    async fn billing_pages_subscribe_change_deliver_and_back_office() {
+        let site = site().await;
+        // A billing operator creates two offers through the console form.
+        let mut ops = operator_browser(&site, "billing@example.test", OperatorRole::Billing).await;
+        let page = ops.get("/admin/offers").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let csrf = page.csrf();
+        let offer = |code: &'static str, name: &'static str, price: &'static str| {
+            vec![
+                ("offer_code", code),
+                ("name", name),
+                ("description", "Un petit cloud"),
+                ("monthly_price", price),
+                ("vat_rate_bp", "2000"),
+                ("vcpus", "2"),
+                ("ram_mib", "4096"),
+                ("price_storage_gb_month", "0,02"),
+                ("price_egress_gb", "0.01"),
+                ("price_public_ip_month", "3"),
+                ("commitment_months", "0"),
+            ]
+        };
+        let mut bad = offer("s", "Small", "29.999");
+        bad.push(("csrf", &csrf));
+        let refused = ops.post("/admin/offers", &bad).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.html.contains("href=\"#field-monthly_price\"")
+                && refused.html.contains("plus de 2 décimales")
+                && refused.html.contains("value=\"29.999\""),
+            "{}",
+            super::around(&refused.html, "error-summary")
+        );
+        for (code, name, price) in [("s", "Small", "30"), ("m", "Medium", "59,90")] {
+            let mut form = offer(code, name, price);
+            form.push(("csrf", &csrf));
+            let done = ops.post("/admin/offers", &form).await;
+            assert_eq!(
+                (done.status, done.location.as_str()),
+                (StatusCode::SEE_OTHER, "/admin/offers"),
+                "{}",
+                done.html
+            );
+        }
+        let list = ops.get("/admin/offers").await;
+        assert!(list.html.contains("59,90\u{a0}€") && list.html.contains("L&#x27;offre est créée"));
+
+        // The public price list, without signing in: prices excl. and incl. VAT, the terms.
+        let mut visitor = Browser::new(&site);
+        let prices = visitor.get("/offers").await;
+        assert_eq!(prices.status, StatusCode::OK);
+        assert!(prices.html.contains("30,00\u{a0}€ HT par mois"));
+        assert!(prices.html.contains("36,00\u{a0}€ TTC"));
+        assert!(prices.html.contains("71,88\u{a0}€ TTC"), "59.90 + 20 %");
+        assert!(prices.html.contains("Les factures sont mensuelles"));
+        assert!(
+            prices.html.contains("href=\"/signup\"")
+                && !prices.html.contains("action=\"/account/subscriptions\"")
+        );
+
+        // A subscriber subscribes from the price list; a forged form changes nothing.
+        let mut b = Browser::new(&site);
+        let csrf = b.get("/signup").await.csrf();
+        b.post("/signup", &signup_form(&csrf, "sam@example.test"))
+            .await;
+        let prices = b.get("/offers").await;
+        let csrf = prices.csrf();
+        let at = prices.html.find("name=\"offer_id\" value=\"").unwrap() + 23;
+        let small = prices.html[at..].split('"').next().unwrap().to_string();
+        let forged = b
+            .post(
+                "/account/subscriptions",
+                &[("csrf", "forged"), ("offer_id", &small)],
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "CSRF is checked");
+        assert!(b
+            .get("/account/subscription")
+            .await
+            .html
+            .contains("Vous n&#x27;avez encore souscrit aucune offre"));
+        let done = b
+            .post(
+                "/account/subscriptions",
+                &[("csrf", &csrf), ("offer_id", &small)],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        assert!(
+            done.location.starts_with("/account/invoices/0"),
+            "{}",
+            done.location
+        );
+        let invoice = b.get(&done.location).await;
+        assert_eq!(invoice.status, StatusCode::OK);
+        assert!(invoice.html.contains("F2026-000001"));
+        assert!(
+            invoice.html.contains("id=\"total-excl\">5,00\u{a0}€"),
+            "5 days of 30"
+        );
+        assert!(invoice.html.contains("id=\"total-incl\">6,00\u{a0}€"));
+        assert!(invoice.html.contains("première facture"), "the notice");
+        let pdf = b.get(&format!("{}/pdf", done.location)).await;
+        assert_eq!(pdf.status, StatusCode::OK);
+        assert!(pdf.html.starts_with("%PDF"));
+
+        // Once only: the refusal is said on the price list.
+        let again = b
+            .post(
+                "/account/subscriptions",
+                &[("csrf", &csrf), ("offer_id", &small)],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        assert!(again.html.contains("role=\"alert\""));
+
+        // The offer change: to the same offer is refused next to its form, to another done.
+        let subs = b.get("/account/subscription").await;
+        let at = subs.html.find("/account/subscriptions/").unwrap();
+        let action = subs.html[at..].split('"').next().unwrap().to_string();
+        let same = b
+            .post(&action, &[("csrf", &csrf), ("offer_id", &small)])
+            .await;
+        assert_eq!(same.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            same.html.contains("class=\"alert\"") && same.html.contains("aria-invalid=\"true\"")
+        );
+        let at = same.html.find("<option value=\"").unwrap() + 15;
+        let medium = same.html[at..].split('"').next().unwrap().to_string();
+        let changed = b
+            .post(&action, &[("csrf", &csrf), ("offer_id", &medium)])
+            .await;
+        assert_eq!(changed.location, "/account/subscription");
+        let subs = b.get("/account/subscription").await;
+        assert!(subs.html.contains("Medium") && subs.html.contains("sans frais"));
+
+        // Invoices, balance, paper delivery.
+        let list = b.get("/account/invoices").await;
+        assert!(
+            list.html.contains("F2026-000001") && list.html.contains("Reste à payer : 6,00\u{a0}€")
+        );
+        assert!(list.html.contains("Choix actuel : électronique"));
+        let saved = b
+            .post(
+                "/account/invoices/delivery",
+                &[("csrf", &csrf), ("invoice_delivery", "paper")],
+            )
+            .await;
+        assert_eq!(saved.location, "/account/invoices");
+        assert!(b
+            .get("/account/invoices")
+            .await
+            .html
+            .contains("Choix actuel : papier"));
+
+        // A subscriber is not an operator; a support operator has no billing role.
+        assert_eq!(b.get("/admin/offers").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(b.get("/admin/billing").await.status, StatusCode::FORBIDDEN);
+        let mut support =
+            operator_browser(&site, "support@example.test", OperatorRole::Support).await;
+        assert_eq!(
+            support.get("/admin/offers").await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            support.get("/admin/billing").await.status,
+            StatusCode::FORBIDDEN
+        );
+
+        // The back office: the subscriber's file, a payment, a credit note, the run, the queue.
+        let file_list = ops.get("/admin/subscribers?q=sam").await;
+        let at = file_list.html.find("href=\"/admin/subscribers/0").unwrap() + 6;
+        let file = file_list.html[at..].split('"').next().unwrap().to_string();
+        let page = ops.get(&file).await;
+        assert!(page.html.contains("id=\"billing\"") && page.html.contains("F2026-000001"));
+        let csrf = page.csrf();
+        let too_much = ops
+            .post(
+                &format!("{file}/payments"),
+                &[
+                    ("csrf", &csrf),
+                    ("amount", "7"),
+                    ("method", "bank_transfer"),
+                    ("reference", "VIR"),
+                    ("received_on", "2026-11-26"),
+                    ("invoice_id", ""),
+                ],
+            )
+            .await;
+        assert_eq!(too_much.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            too_much.html.contains("href=\"#field-amount\"")
+                && too_much.html.contains("value=\"7\"")
+        );
+        let paid = ops
+            .post(
+                &format!("{file}/payments"),
+                &[
+                    ("csrf", &csrf),
+                    ("amount", "1,50"),
+                    ("method", "bank_transfer"),
+                    ("reference", "VIR"),
+                    ("received_on", "2026-11-26"),
+                    ("invoice_id", ""),
+                ],
+            )
+            .await;
+        assert_eq!(paid.status, StatusCode::SEE_OTHER);
+        let at = page.html.find("name=\"invoice_id\" value=\"").unwrap() + 25;
+        let invoice_id = page.html[at..].split('"').next().unwrap().to_string();
+        let credited = ops
+            .post(
+                &format!("{file}/credit-notes"),
+                &[
+                    ("csrf", &csrf),
+                    ("invoice_id", &invoice_id),
+                    ("amount", "1"),
+                    ("reason", "Geste commercial"),
+                ],
+            )
+            .await;
+        assert_eq!(credited.status, StatusCode::SEE_OTHER, "{}", credited.html);
+        let page = ops.get(&file).await;
+        assert!(
+            page.html.contains("A2026-000001") && page.html.contains("Reste à payer : 3,30\u{a0}€"),
+            "6.00 - 1.50 - 1.20"
+        );
+        let run = ops
+            .post(
+                "/admin/billing/run",
+                &[("csrf", &csrf), ("on", "2026-12-01")],
+            )
+            .await;
+        assert_eq!(run.status, StatusCode::OK);
+        assert!(
+            run.html.contains("1 facture(s) émise(s)"),
+            "{}",
+            super::around(&run.html, "report")
+        );
+        assert!(
+            run.html.contains("F2026-000002"),
+            "paper: the new invoice is queued"
+        );
+        // The credit note, issued after the choice of paper, is in the queue too.
+        assert!(run.html.contains("credit-notes&#x2f;") && run.html.contains(">A2026-000001<"));
+        let mut queue = run;
+        while let Some(at) = queue.html.find("/admin/billing/print-queue/") {
+            let mailed = queue.html[at..].split('"').next().unwrap().to_string();
+            assert_eq!(
+                ops.post(&mailed, &[("csrf", &csrf)]).await.location,
+                "/admin/billing"
+            );
+            queue = ops.get("/admin/billing").await;
+        }
+        assert!(
+            queue.html.contains("Aucune facture à envoyer"),
+            "{}",
+            super::around(&queue.html, "queue-title")
+        );
+        assert!(ops
+            .get("/admin/billing?all=1")
+            .await
+            .html
+            .contains("F2026-000002"));
     }
 
     #[tokio::test]

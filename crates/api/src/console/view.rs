@@ -43,6 +43,12 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/subscriber.html",
     "admin/audit.html",
     "admin/outbox.html",
+    "pricelist.html",
+    "account/subscription.html",
+    "account/invoices.html",
+    "account/document.html",
+    "admin/offers.html",
+    "admin/billing.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -55,6 +61,9 @@ fn env() -> &'static Environment<'static> {
         }
         env.add_function("t", t_function);
         env.add_function("tv", tv_function);
+        env.add_function("money", money_function);
+        env.add_function("rate", rate_function);
+        env.add_function("qty", qty_function);
         env
     })
 }
@@ -87,6 +96,63 @@ fn tv_function(state: &State, prefix: &str, value: &str) -> String {
     } else {
         text
     }
+}
+
+/// `money(cents)`: an amount of euros as the page's language writes it: `1 234,56 €` in French,
+/// `€1,234.56` in English (no-break spaces, so an amount never wraps).
+fn money_function(state: &State, cents: i64) -> String {
+    money(lang_of(state), cents)
+}
+
+pub fn money(lang: Lang, cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let a = cents.unsigned_abs();
+    let (units, frac) = (a / 100, a % 100);
+    let digits = units.to_string();
+    let sep = match lang {
+        Lang::En => ',',
+        _ => '\u{a0}',
+    };
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(sep);
+        }
+        grouped.push(c);
+    }
+    match lang {
+        Lang::En => format!("{sign}€{grouped}.{frac:02}"),
+        _ => format!("{sign}{grouped},{frac:02}\u{a0}€"),
+    }
+}
+
+/// A decimal with up to `scale` digits after the point (trailing zeros dropped), in the
+/// page's language: `5,5` / `5.5`.
+fn decimal(lang: Lang, value: i64, scale: u32) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let a = value.unsigned_abs();
+    let div = 10u64.pow(scale);
+    let (int, frac) = (a / div, a % div);
+    if frac == 0 {
+        return format!("{sign}{int}");
+    }
+    let frac = format!("{frac:0width$}", width = scale as usize);
+    let point = if lang == Lang::En { '.' } else { ',' };
+    format!("{sign}{int}{point}{}", frac.trim_end_matches('0'))
+}
+
+/// `rate(bp)`: a VAT rate in basis points as a percentage: `5,5 %` / `5.5%`.
+fn rate_function(state: &State, bp: i64) -> String {
+    let lang = lang_of(state);
+    match lang {
+        Lang::En => format!("{}%", decimal(lang, bp, 2)),
+        _ => format!("{}\u{a0}%", decimal(lang, bp, 2)),
+    }
+}
+
+/// `qty(milli)`: a quantity in thousandths: `0,167` / `0.167`, `1`.
+fn qty_function(state: &State, milli: i64) -> String {
+    decimal(lang_of(state), milli, 3)
 }
 
 /// Renders a template with its context.
@@ -285,6 +351,23 @@ mod tests {
         assert!(!html.contains("javascript"), "{html}");
         assert!(html.contains("<ul>\n<li>one</li>\n<li>two</li>\n</ul>"));
         assert!(html.ends_with("<p>end</p>\n"));
+    }
+
+    #[test]
+    fn money_and_rates_in_both_languages() {
+        assert_eq!(money(Lang::Fr, 123_456), "1\u{a0}234,56\u{a0}€");
+        assert_eq!(money(Lang::Fr, 500), "5,00\u{a0}€");
+        assert_eq!(money(Lang::Fr, -5), "-0,05\u{a0}€");
+        assert_eq!(
+            money(Lang::Fr, 123_456_789),
+            "1\u{a0}234\u{a0}567,89\u{a0}€"
+        );
+        assert_eq!(money(Lang::En, 123_456), "€1,234.56");
+        assert_eq!(money(Lang::En, -100_000), "-€1,000.00");
+        assert_eq!(decimal(Lang::Fr, 550, 2), "5,5");
+        assert_eq!(decimal(Lang::En, 2000, 2), "20");
+        assert_eq!(decimal(Lang::Fr, 167, 3), "0,167");
+        assert_eq!(decimal(Lang::Fr, -1000, 3), "-1");
     }
 
     #[test]

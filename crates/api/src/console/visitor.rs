@@ -35,6 +35,14 @@ const NOTICES: &[&str] = &[
     "token_revoked",
     "totp_enabled",
     "totp_disabled",
+    "subscribed",
+    "offer_changed",
+    "delivery_saved",
+    "offer_created",
+    "offer_retired",
+    "payment_recorded",
+    "credit_note_created",
+    "marked_mailed",
 ];
 
 /// Content-Security-Policy of every console page: no script at all, styles and images from here.
@@ -310,6 +318,8 @@ impl Visitor {
             email: String,
             is_operator: bool,
             is_admin: bool,
+            /// Admins and billing operators: offers, invoicing, payments.
+            can_bill: bool,
             role: &'static str,
         }
         let user = self.signed_in().map(|(_, a)| {
@@ -322,6 +332,7 @@ impl Visitor {
                 email: a.email.clone(),
                 is_operator: a.kind == AccountKind::Operator,
                 is_admin: role == Some(OperatorRole::Admin),
+                can_bill: matches!(role, Some(OperatorRole::Admin | OperatorRole::Billing)),
                 role: role.map_or("", |r| r.as_str()),
             }
         });

@@ -5,6 +5,7 @@ mod accounts;
 mod backoffice;
 mod billing;
 mod messages;
+mod sepa;
 mod test_clocks;
 mod tokens;
 
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(backoffice::routes())
         .merge(billing::routes())
         .merge(test_clocks::routes())
+        .merge(sepa::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

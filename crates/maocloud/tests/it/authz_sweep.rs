@@ -56,6 +56,25 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         )
         .await;
     let clock_id = clock["id"].as_str().unwrap().to_string();
+    let (_, mandate) = s
+        .post(
+            "/api/v1/mandates",
+            Some(&a.token),
+            json!({"iban": "FR7630006000011234567890189", "holder": "Owner", "accept": true}),
+        )
+        .await;
+    let mandate_id = mandate["id"].as_str().unwrap().to_string();
+    let (_, batch) = s
+        .post(
+            "/api/v1/sepa/batches",
+            Some(&billing.token),
+            json!({"through": "2027-12-31"}),
+        )
+        .await;
+    let batch_id = batch["id"]
+        .as_str()
+        .unwrap_or("01a20000-0000-7000-8000-000000000000")
+        .to_string();
     let resource_for = |path: &str| -> String {
         if path.starts_with("/api/v1/tokens/") {
             token_id.clone()
@@ -74,6 +93,10 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             credit_note_id.clone()
         } else if path.starts_with("/api/v1/test-clocks/") {
             clock_id.clone()
+        } else if path.starts_with("/api/v1/mandates/") {
+            mandate_id.clone()
+        } else if path.starts_with("/api/v1/sepa/batches/") {
+            batch_id.clone()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }

@@ -890,3 +890,225 @@ both_dbs!(test_clock_previews_a_contract, |s: TestServer| async move {
         StatusCode::FORBIDDEN
     );
 });
+
+// SEPA Core direct debit (billing item 7): a mandate signed online (IBAN checked, acceptance
+// recorded), a pre-notification at least 14 days before each collection, a pain.008 batch valid
+// against its XSD, and a reject (pain.002) that reopens the invoice.
+both_dbs!(sepa_direct_debit, |s: TestServer| async move {
+    let billing = s
+        .operator("billing@maocloud.test", OperatorRole::Billing)
+        .await;
+    let small = offer(&s, &billing.token, "cloud-s", "Cloud S", 3000, 0).await;
+    let sub = s.subscriber("sepa@example.fr").await;
+    let mandate =
+        |iban: &str, accept: bool| json!({"iban": iban, "holder": "Alex Durand", "accept": accept});
+    let (st, p) = s
+        .post(
+            "/api/v1/mandates",
+            Some(&sub.token),
+            mandate("FR7630006000011234567890188", true),
+        )
+        .await;
+    assert_eq!(
+        (st, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("iban")),
+        "{p}"
+    );
+    let (st, p) = s
+        .post(
+            "/api/v1/mandates",
+            Some(&sub.token),
+            mandate("FR76 3000 6000 0112 3456 7890 189", false),
+        )
+        .await;
+    assert_eq!(
+        (st, p["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("accept")),
+        "{p}"
+    );
+    let (st, m) = s
+        .post(
+            "/api/v1/mandates",
+            Some(&sub.token),
+            mandate("FR76 3000 6000 0112 3456 7890 189", true),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{m}");
+    assert_eq!(
+        m["iban"], "FR76*******************0189",
+        "the IBAN is never shown whole"
+    );
+    assert_eq!(
+        (m["signed_on"].as_str(), m["status"].as_str()),
+        (Some("2026-11-26"), Some("active"))
+    );
+    assert!(m["acceptance"].as_str().unwrap().starts_with("online, ip="));
+    let other = s.subscriber("nosy@example.fr").await;
+    let (_, theirs) = s.get("/api/v1/mandates", Some(&other.token)).await;
+    assert!(theirs.as_array().unwrap().is_empty());
+    assert_eq!(
+        s.post(
+            &format!("/api/v1/mandates/{}/revoke", m["id"].as_str().unwrap()),
+            Some(&other.token),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+
+    let v = subscribe(&s, &sub.token, &small).await;
+    assert_eq!(v["invoice"]["total_incl_vat_cents"], 600);
+    s.run_jobs().await;
+    let notice = s
+        .emails_to("sepa@example.fr")
+        .await
+        .into_iter()
+        .find(|e| e.1.contains("prélèverons"))
+        .expect("a pre-notification");
+    // Issued 26 November, due 11 December: collected on the due date, 15 days after the notice.
+    assert!(
+        notice.1.contains("6.00 EUR le 2026-12-11")
+            && notice.1.contains(m["reference"].as_str().unwrap()),
+        "{}",
+        notice.1
+    );
+    let (st, _) = s
+        .post(
+            "/api/v1/sepa/batches",
+            Some(&billing.token),
+            json!({"through": "2026-12-10"}),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::NO_CONTENT,
+        "nothing is due before the collection date"
+    );
+    let (st, batch) = s
+        .post(
+            "/api/v1/sepa/batches",
+            Some(&billing.token),
+            json!({"through": "2026-12-11"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{batch}");
+    assert_eq!(
+        (
+            batch["transactions"].as_i64(),
+            batch["total_cents"].as_i64()
+        ),
+        (Some(1), Some(600))
+    );
+    let r = s
+        .http
+        .get(format!(
+            "{}/api/v1/sepa/batches/{}/xml",
+            s.url,
+            batch["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&billing.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let xml = r.text().await.unwrap();
+    for needle in [
+        "<SeqTp>FRST</SeqTp>",
+        "<ReqdColltnDt>2026-12-11</ReqdColltnDt>",
+        "<InstdAmt Ccy=\"EUR\">6.00</InstdAmt>",
+        "<IBAN>FR7630006000011234567890189</IBAN>",
+        "<EndToEndId>F2026-000001</EndToEndId>",
+    ] {
+        assert!(xml.contains(needle), "pain.008 lacks {needle}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.xml");
+    std::fs::write(&path, &xml).unwrap();
+    let validate = r#"
+import os, sys, sepaxml
+from lxml import etree
+xsd = os.path.join(os.path.dirname(sepaxml.__file__), 'schemas', 'pain.008.001.02.xsd')
+etree.XMLSchema(etree.parse(xsd)).assertValid(etree.parse(sys.argv[1]))
+print('ok')
+"#;
+    assert_eq!(
+        run_tool(&facturx_python(), &["-c", validate, path.to_str().unwrap()]).trim(),
+        "ok"
+    );
+    let (_, bal) = s.get("/api/v1/payments", Some(&sub.token)).await;
+    assert_eq!(
+        (
+            bal["due_cents"].as_i64(),
+            bal["payments"][0]["method"].as_str()
+        ),
+        (Some(0), Some("sepa_direct_debit"))
+    );
+    assert_eq!(
+        s.post(
+            "/api/v1/sepa/batches",
+            Some(&billing.token),
+            json!({"through": "2026-12-31"})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT,
+        "exported once"
+    );
+    // The bank rejects it: the invoice is open again and the subscriber is told.
+    let pain002 = "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03\"><CstmrPmtStsRpt><OrgnlPmtInfAndSts>\
+        <TxInfAndSts><OrgnlEndToEndId>F2026-000001</OrgnlEndToEndId><TxSts>RJCT</TxSts><StsRsnInf><Rsn><Cd>AM04</Cd></Rsn></StsRsnInf></TxInfAndSts>\
+        <TxInfAndSts><OrgnlEndToEndId>F2099-999999</OrgnlEndToEndId><TxSts>RJCT</TxSts></TxInfAndSts></OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>";
+    let (st, rep) = s
+        .post(
+            "/api/v1/sepa/returns",
+            Some(&billing.token),
+            json!({"xml": pain002}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{rep}");
+    assert_eq!(
+        rep,
+        json!({"rejected": ["F2026-000001"], "unknown": ["F2099-999999"]})
+    );
+    let (_, bal) = s.get("/api/v1/payments", Some(&sub.token)).await;
+    assert_eq!(bal["due_cents"], 600, "the reject reopened the invoice");
+    s.run_jobs().await;
+    assert!(s
+        .last_email_to("sepa@example.fr")
+        .await
+        .unwrap()
+        .contains("AM04"));
+    let (st, again) = s
+        .post(
+            "/api/v1/sepa/returns",
+            Some(&billing.token),
+            json!({"xml": pain002}),
+        )
+        .await;
+    assert_eq!(
+        (st, again["rejected"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "importing twice changes nothing"
+    );
+    assert_eq!(
+        s.post(
+            "/api/v1/sepa/returns",
+            Some(&billing.token),
+            json!({"xml": "<hello/>"})
+        )
+        .await
+        .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        s.post(
+            "/api/v1/sepa/returns",
+            Some(&sub.token),
+            json!({"xml": pain002})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+});
