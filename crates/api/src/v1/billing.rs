@@ -2,7 +2,7 @@
 //! R-3.2), invoices and credit notes (R-6.1), payments and balance, the monthly run and the
 //! print queue for operators.
 
-use super::{path_id, ts, PageQuery, PageView, Query};
+use super::{attachment, path_id, ts, whose, PageQuery, PageView, Query};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Auth, BillingAuth, Json};
 use crate::AppState;
@@ -290,16 +290,6 @@ pub struct SubscriberFilter {
     pub subscriber_id: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
-}
-
-fn whose(ctx: &Ctx, filter: &Option<String>) -> Result<SubscriberId, Error> {
-    match (ctx.principal.subscriber(), filter) {
-        (Some(me), _) => Ok(me),
-        (None, Some(s)) => s
-            .parse()
-            .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id")),
-        (None, None) => Err(Error::invalid("subscriber_id", "is required for operators")),
-    }
 }
 
 /// The caller's subscriptions (operators: a subscriber's, with `subscriber_id`).
@@ -821,27 +811,6 @@ async fn print_queue_mailed(
 ) -> ApiResult<StatusCode> {
     billing::print_queue_mark_mailed(&st.app, &ctx, path_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn attachment(
-    content_type: &'static str,
-    filename: String,
-    body: Vec<u8>,
-) -> axum::response::Response {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        filename.replace(['"', '\\', '\r', '\n'], "_")
-    );
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// The invoice as a PDF/A-3b with its Factur-X XML attached (rendered on request).

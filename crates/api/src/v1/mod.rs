@@ -13,7 +13,8 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::{request::Parts, StatusCode};
-use maocloud_types::{Page, PageRequest};
+use maocloud_app::{Ctx, Error};
+use maocloud_types::{Page, PageRequest, SubscriberId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -109,6 +110,39 @@ impl<T: ToSchema> PageView<T> {
             next_cursor: p.next_cursor,
         }
     }
+}
+
+/// Whose records a list shows: a subscriber always their own; an operator names one.
+pub fn whose(ctx: &Ctx, filter: &Option<String>) -> Result<SubscriberId, Error> {
+    match (ctx.principal.subscriber(), filter) {
+        (Some(me), _) => Ok(me),
+        (None, Some(s)) => s
+            .parse()
+            .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id")),
+        (None, None) => Err(Error::invalid("subscriber_id", "is required for operators")),
+    }
+}
+
+/// A file download: its type and name.
+pub fn attachment(
+    content_type: &'static str,
+    filename: String,
+    body: Vec<u8>,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        filename.replace(['"', '\\', '\r', '\n'], "_")
+    );
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 pub fn ts(t: jiff::Timestamp) -> String {

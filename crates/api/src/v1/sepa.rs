@@ -1,15 +1,14 @@
 //! SEPA direct debit over HTTP: the subscriber's mandates, and for billing operators the
 //! pain.008 batches and the import of the bank's rejects (pain.002).
 
-use super::{path_id, ts, Query};
+use super::{attachment, path_id, ts, whose, Query};
 use crate::error::{ApiResult, Problem};
 use crate::extract::{Auth, BillingAuth, Json};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use maocloud_app::sepa::{self, SepaBatch, SepaMandate};
-use maocloud_app::{Ctx, Error};
-use maocloud_types::SubscriberId;
+use maocloud_app::Error;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -62,16 +61,6 @@ fn mandate_view(st: &AppState, m: SepaMandate) -> MandateView {
 pub struct MandateQuery {
     /// Operators: whose mandates.
     pub subscriber_id: Option<String>,
-}
-
-fn whose(ctx: &Ctx, filter: &Option<String>) -> Result<SubscriberId, Error> {
-    match (ctx.principal.subscriber(), filter) {
-        (Some(me), _) => Ok(me),
-        (None, Some(s)) => s
-            .parse()
-            .map_err(|_| Error::invalid("subscriber_id", "is not a subscriber id")),
-        (None, None) => Err(Error::invalid("subscriber_id", "is required for operators")),
-    }
 }
 
 /// The caller's SEPA mandates (operators: a subscriber's).
@@ -211,21 +200,13 @@ async fn batch_xml(
     BillingAuth(ctx): BillingAuth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     let _: uuid::Uuid = path_id(&id)?;
     let b = sepa::batch_get(&st.app, &ctx, &id).await?;
-    let disposition = format!("attachment; filename=\"{}.xml\"", b.message_id);
-    Ok((
-        [
-            (
-                axum::http::header::CONTENT_TYPE,
-                "application/xml".to_string(),
-            ),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        b.xml,
-    )
-        .into_response())
+    Ok(attachment(
+        "application/xml",
+        format!("{}.xml", b.message_id),
+        b.xml.into_bytes(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
