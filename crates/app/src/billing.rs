@@ -381,23 +381,30 @@ fn vat_json(d: &Draft) -> serde_json::Value {
     )
 }
 
-async fn buyer_json(tx: &mut Tx, subscriber: SubscriberId) -> Result<serde_json::Value> {
+/// The buyer as printed on a document, and their account (for the notice).
+async fn buyer_json(
+    tx: &mut Tx,
+    subscriber: SubscriberId,
+) -> Result<(serde_json::Value, maocloud_datastore::Account)> {
     let p = tx.subscriber_profile_fetch(&Scope::All, subscriber).await?;
     let a = tx.account_fetch(subscriber.0).await?;
-    Ok(json!({
-        "id": subscriber.to_string(),
-        "customer_kind": p.customer_kind,
-        "name": p.full_name,
-        "company_name": p.company_name,
-        "company_id": p.company_id,
-        "vat_number": p.vat_number,
-        "address_line1": p.address_line1,
-        "address_line2": p.address_line2,
-        "postal_code": p.postal_code,
-        "city": p.city,
-        "country": p.country,
-        "email": a.email,
-    }))
+    Ok((
+        json!({
+            "id": subscriber.to_string(),
+            "customer_kind": p.customer_kind,
+            "name": p.full_name,
+            "company_name": p.company_name,
+            "company_id": p.company_id,
+            "vat_number": p.vat_number,
+            "address_line1": p.address_line1,
+            "address_line2": p.address_line2,
+            "postal_code": p.postal_code,
+            "city": p.city,
+            "country": p.country,
+            "email": a.email,
+        }),
+        a,
+    ))
 }
 
 /// Issues one document in `tx`: numbered from its series in the same transaction (gapless),
@@ -430,6 +437,7 @@ async fn issue(
     };
     let series = format!("{prefix}{}", issue_date.year());
     let seq = tx.sequence_next(&series).await?;
+    let (buyer, account) = buyer_json(tx, subscriber).await?;
     let record = InvoiceRecord {
         id: InvoiceId::new(),
         kind: kind.into(),
@@ -441,7 +449,7 @@ async fn issue(
         issue_date: issue_date.to_string(),
         due_date: due,
         seller: serde_json::to_value(&app.settings().seller).map_err(Error::internal)?,
-        buyer: buyer_json(tx, subscriber).await?,
+        buyer,
         lines: lines_json(draft),
         vat: vat_json(draft),
         total_excl: draft.total_excl(),
@@ -451,7 +459,6 @@ async fn issue(
         created_at: app.now(),
     };
     tx.invoice_create(&record).await?;
-    let account = tx.account_fetch(subscriber.0).await?;
     let lang = Lang::parse(&account.locale);
     let (subject, body_key) = match kind {
         "invoice" => ("email.invoice.subject", "email.invoice.body"),
@@ -574,7 +581,13 @@ async fn issue_for_subscription(
         )
         .await
         {
-            Err(Error::Conflict { .. }) => return Ok(None),
+            // Already billed by a concurrent run: the caller rolls back and skips it.
+            Err(Error::Conflict { .. }) => {
+                return Err(Error::Conflict {
+                    field: None,
+                    reason: "billed concurrently".into(),
+                })
+            }
             other => Some(other?),
         }
     } else {
@@ -613,6 +626,30 @@ pub async fn invoice_run(app: &App, ctx: &Ctx, on: Date) -> Result<RunReport> {
     run_subscriptions(app, ctx, on, None).await
 }
 
+/// Subscriptions billed per transaction by a run: each transaction holds whole invoices with
+/// their numbers, so a crash loses none half-made, and committing in chunks keeps a run of
+/// 100,000 subscriptions from paying 100,000 commits.
+const RUN_CHUNK: usize = 100;
+
+/// Bills `subs` in one transaction; returns (invoices issued, subscriptions billed).
+async fn bill_chunk(app: &App, subs: &[Subscription], on: Date) -> Result<(u64, u64)> {
+    let mut tx = app.db().write().await?;
+    let (mut issued, mut billed) = (0, 0);
+    for sub in subs {
+        // Re-read inside the write transaction: another run may have billed it meanwhile.
+        let fresh = tx.subscription_fetch(&Scope::All, sub.id).await?;
+        if issue_for_subscription(app, &mut tx, &fresh, on)
+            .await?
+            .is_some()
+        {
+            issued += 1;
+        }
+        billed += 1;
+    }
+    tx.commit().await?;
+    Ok((issued, billed))
+}
+
 /// The run over the live subscribers (`test_clock` = None) or the sandbox subscribers of one
 /// test clock.
 pub(crate) async fn run_subscriptions(
@@ -634,21 +671,25 @@ pub(crate) async fn run_subscriptions(
         };
         let Some(last) = batch.last() else { break };
         after = Some(last.id);
-        for sub in batch {
-            let mut tx = app.db().write().await?;
-            // Re-read inside the write transaction: another run may have billed it meanwhile.
-            let fresh = tx.subscription_fetch(&Scope::All, sub.id).await?;
-            match issue_for_subscription(app, &mut tx, &fresh, on).await {
-                Ok(Some(_)) => {
-                    tx.commit().await?;
-                    report.invoices_issued += 1;
-                    report.subscriptions_billed += 1;
+        for chunk in batch.chunks(RUN_CHUNK) {
+            match bill_chunk(app, chunk, on).await {
+                Ok((issued, billed)) => {
+                    report.invoices_issued += issued;
+                    report.subscriptions_billed += billed;
                 }
-                Ok(None) => {
-                    tx.commit().await?;
-                    report.subscriptions_billed += 1;
+                // Another run billed one of these meanwhile: redo them one by one.
+                Err(Error::Conflict { .. }) => {
+                    for sub in chunk {
+                        match bill_chunk(app, std::slice::from_ref(sub), on).await {
+                            Ok((issued, billed)) => {
+                                report.invoices_issued += issued;
+                                report.subscriptions_billed += billed;
+                            }
+                            Err(Error::Conflict { .. }) => report.skipped += 1,
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
-                Err(Error::Conflict { .. }) => report.skipped += 1,
                 Err(e) => return Err(e),
             }
         }
