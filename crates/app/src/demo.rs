@@ -17,7 +17,7 @@ pub struct DemoCredentials {
 pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> {
     let pw = |p: Option<&str>| {
         p.map(str::to_owned)
-            .unwrap_or_else(|| crate::auth::new_secret("demo-")[..21].to_string())
+            .unwrap_or_else(|| format!("Mc-{}", &crate::auth::new_secret("")[..16]))
     };
     let mut out = DemoCredentials {
         operator: None,

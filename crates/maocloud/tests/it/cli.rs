@@ -315,3 +315,89 @@ fn serve_refuses_a_bad_configuration_clearly() {
     let out = run(home.path(), &["serve", "--listen", "not-an-address"], None);
     assert!(!out.status.success());
 }
+
+// The README's run command: `serve --demo` with no password given seeds a demo operator and
+// subscriber, prints their credentials once, and both sign in with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_prints_credentials_that_work() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--demo",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("MAOCLOUD_DEMO_PASSWORD")
+        .env("MAOCLOUD_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut out = vec![];
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.contains("printed once");
+            out.push(line);
+            if done {
+                break;
+            }
+        }
+        out
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(60), lines)
+        .await
+        .expect("demo credentials printed")
+        .unwrap();
+    let password_of = |who: &str| {
+        let l = lines
+            .iter()
+            .find(|l| l.contains(who))
+            .unwrap_or_else(|| panic!("no {who} line in {lines:?}"));
+        l.split("password: ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let http = reqwest::Client::new();
+    for (email, who) in [
+        ("demo@maocloud.test", "subscriber:"),
+        ("admin@maocloud.test", "operator (admin):"),
+    ] {
+        let r = http
+            .post(format!("http://127.0.0.1:{port}/api/v1/tokens"))
+            .json(&serde_json::json!({"email": email, "password": password_of(who)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{email}: {}", r.text().await.unwrap());
+    }
+    let offers: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{port}/api/v1/offers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        offers["offers"].as_array().unwrap().len(),
+        3,
+        "the demo price list"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
