@@ -31,7 +31,7 @@ async fn two_replicas_run_each_job_exactly_once() {
         r.register(maocloud_app::notify::DELIVER_JOB, move |_app, job| {
             let runs = runs.clone();
             Box::pin(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 *runs.lock().unwrap().entry(job.id.to_string()).or_default() += 1;
                 JobOutcome::Done
             })
