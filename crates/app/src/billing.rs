@@ -828,26 +828,7 @@ pub async fn credit_note_create(
         }
         Err(e) => return Err(e.into()),
     };
-    let open = tx
-        .invoice_outstanding(&Scope::All, inv.subscriber_id)
-        .await?;
-    let already: i64 = {
-        let credits = tx
-            .invoice_list(
-                &Scope::All,
-                Some(inv.subscriber_id),
-                "credit_note",
-                None,
-                &maocloud_types::PageRequest::first(200),
-            )
-            .await?;
-        credits
-            .iter()
-            .filter(|c| c.credited_invoice_id == Some(inv.id))
-            .map(|c| c.total_incl.0)
-            .sum()
-    };
-    let _ = open;
+    let already = tx.invoice_credited(inv.id).await?.0;
     let period = (date(&inv.issue_date)?, date(&inv.issue_date)?);
     let draft = match amount_excl {
         None => {

@@ -498,6 +498,17 @@ impl Tx {
         Ok(())
     }
 
+    /// The total (including VAT) already credited on an invoice by credit notes.
+    pub async fn invoice_credited(&mut self, invoice: InvoiceId) -> Result<Cents> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(total_incl), 0) AS BIGINT) AS n FROM invoices WHERE credited_invoice_id = $1",
+        )
+        .bind(invoice.to_string())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(Cents(col::get(&row, "n")?))
+    }
+
     /// How many documents of a kind exist.
     pub async fn invoice_count(&mut self, kind: &str) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM invoices WHERE kind = $1")

@@ -11,7 +11,7 @@ mod tokens;
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::{request::Parts, StatusCode};
 use maocloud_app::{Ctx, Error};
 use maocloud_types::{Page, PageRequest, SubscriberId};
@@ -38,7 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Query)
             .map_err(|e| {
@@ -52,10 +52,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
                 ApiError::bad_request(StatusCode::BAD_REQUEST, field, msg)
             })
     }
-}
-
-fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {
-    form_urlencoded::parse(q.as_bytes())
 }
 
 /// Cursor pagination parameters of every list.
@@ -153,6 +149,3 @@ pub fn ts(t: jiff::Timestamp) -> String {
 pub fn path_id<T: std::str::FromStr>(s: &str) -> Result<T, ApiError> {
     s.parse().map_err(|_| maocloud_app::Error::NotFound.into())
 }
-
-#[allow(dead_code)]
-fn _assert_request_is_used(_: Request) {}
