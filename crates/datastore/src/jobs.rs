@@ -45,18 +45,26 @@ impl Tx {
         lease_until: Timestamp,
     ) -> Result<Option<Job>> {
         self.check_writable()?;
-        let row = sqlx::query(
+        // On PostgreSQL two replicas may pick the same row; without SKIP LOCKED the loser waits,
+        // re-checks the row (now leased) and gets nothing although other jobs are due, so its
+        // runner would go idle. SQLite has one writer at a time and needs no such clause.
+        let skip_locked = match self.backend {
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let sql = format!(
             "UPDATE jobs SET locked_by = $1, locked_until = $3, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM jobs WHERE state = 'ready' AND run_at <= $2 \
-                         AND (locked_until IS NULL OR locked_until < $2) ORDER BY run_at, id LIMIT 1) \
+                         AND (locked_until IS NULL OR locked_until < $2) ORDER BY run_at, id LIMIT 1{skip_locked}) \
              AND state = 'ready' AND (locked_until IS NULL OR locked_until < $2) \
-             RETURNING id, kind, payload, attempts, max_attempts, run_at",
-        )
-        .bind(worker)
-        .bind(us(now))
-        .bind(us(lease_until))
-        .fetch_optional(&mut *self.tx)
-        .await?;
+             RETURNING id, kind, payload, attempts, max_attempts, run_at"
+        );
+        let row = sqlx::query(&sql)
+            .bind(worker)
+            .bind(us(now))
+            .bind(us(lease_until))
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.map(|r| {
             let payload: String = col::get(&r, "payload")?;
             Ok(Job {

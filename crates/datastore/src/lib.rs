@@ -183,6 +183,7 @@ impl Datastore {
             tx: self.pool.begin().await?,
             _writer: None,
             writable: false,
+            backend: self.backend,
         })
     }
 
@@ -196,6 +197,7 @@ impl Datastore {
             tx: self.pool.begin().await?,
             _writer: guard,
             writable: true,
+            backend: self.backend,
         })
     }
 
@@ -209,6 +211,7 @@ pub struct Tx {
     tx: Transaction<'static, Any>,
     _writer: Option<OwnedMutexGuard<()>>,
     writable: bool,
+    backend: Backend,
 }
 
 impl Tx {
