@@ -182,3 +182,15 @@ role_extractor!(
     /// An operator with the billing role (or an admin).
     BillingAuth, Billing
 );
+role_extractor!(
+    /// An operator of the support or billing desk (or an admin): proof requests and incidents.
+    DeskAuth, Support, Billing
+);
+role_extractor!(
+    /// An operator who may confirm or lift a suspension: abuse or billing (or an admin).
+    SuspensionAuth, Abuse, Billing
+);
+role_extractor!(
+    /// An operator of the abuse desk (or an admin).
+    AbuseAuth, Abuse
+);

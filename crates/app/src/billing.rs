@@ -177,6 +177,7 @@ pub async fn subscribe(
     let now = app.now_for(me.0).await?;
     let today = paris_date(now);
     let mut tx = app.db().write().await?;
+    crate::suspension::ensure_active(&mut tx, me).await?;
     let offer = match tx.offer_fetch(offer_id).await {
         Ok(o) if o.status == "active" => o,
         Ok(_) | Err(maocloud_datastore::Error::NotFound) => {
@@ -284,6 +285,7 @@ pub async fn change_offer(
             reason: "this subscription has ended".into(),
         });
     }
+    crate::suspension::ensure_active(&mut tx, me).await?;
     let offer = match tx.offer_fetch(to).await {
         Ok(o) if o.status == "active" => o,
         Ok(_) | Err(maocloud_datastore::Error::NotFound) => {
@@ -348,6 +350,13 @@ fn describe(item: &Item) -> String {
         Item::PublicIpOverage => t(l, "invoice.line.public_ip"),
         Item::ChangeCredit { offer } => tf(l, "invoice.line.change_credit", &[("offer", offer)]),
         Item::ChangeCharge { offer } => tf(l, "invoice.line.change_charge", &[("offer", offer)]),
+        Item::TerminationCredit { offer } => {
+            tf(l, "invoice.line.termination_credit", &[("offer", offer)])
+        }
+        Item::CommitmentDue { offer } => tf(l, "invoice.line.commitment_due", &[("offer", offer)]),
+        Item::Compensation { incident } => {
+            tf(l, "invoice.line.compensation", &[("incident", incident)])
+        }
     }
 }
 
@@ -610,6 +619,99 @@ async fn issue_for_subscription(
     Ok(invoice)
 }
 
+/// R-7.3c, R-7.2c: the final invoice of a subscription that ends on `end`: offer-change
+/// adjustments still open, usage up to the end date in arrears, the flat fee prepaid for days
+/// after it credited, and — unless `dues_waived` — the monthly fees left up to the end of the
+/// commitment. Issued on `on`. `None` when every line is zero.
+pub(crate) async fn issue_final(
+    app: &App,
+    tx: &mut Tx,
+    sub: &Subscription,
+    end: Date,
+    dues_waived: bool,
+    on: Date,
+) -> Result<Option<InvoiceRecord>> {
+    let billed_until = date(&sub.billed_until)?;
+    let terms = terms_of(&sub.terms)?;
+    let start = date(&sub.start_date)?;
+    let mut draft = Draft::default();
+    let changes = tx
+        .offer_change_open(sub.id, &on.tomorrow().expect("in range").to_string())
+        .await?;
+    for c in &changes {
+        let eff = date(&c.effective_date)?;
+        if eff <= billed_until {
+            let period = Period {
+                start: eff,
+                end: month_end(eff),
+            };
+            draft.lines.extend(compose::change_lines(
+                &terms_of(&c.from_terms)?,
+                &terms_of(&c.to_terms)?,
+                period,
+            ));
+        }
+    }
+    // Usage not yet billed: the months from the one of `billed_until` up to the end date.
+    let mut m = month_start(billed_until.max(start));
+    while m <= end {
+        let month = Period {
+            start: m.max(start),
+            end: month_end(m).min(end),
+        };
+        draft.lines.extend(compose::arrears_lines(
+            &terms,
+            &usage_of(tx, sub.subscriber_id, month).await?,
+            month,
+        ));
+        m = next_month(m);
+    }
+    let after_end = end.tomorrow().expect("in range");
+    if billed_until >= after_end {
+        draft.lines.extend(compose::termination_credit_lines(
+            &terms,
+            Period {
+                start: after_end.max(start),
+                end: billed_until,
+            },
+        ));
+    }
+    if !dues_waived {
+        if let Some(commitment_end) = sub.commitment_end.as_deref().map(date).transpose()? {
+            if commitment_end >= after_end {
+                draft.lines.extend(compose::commitment_lines(
+                    &terms,
+                    Period {
+                        start: after_end.max(start),
+                        end: commitment_end,
+                    },
+                ));
+            }
+        }
+    }
+    if !draft.lines.iter().any(|l| l.amount.0 != 0) {
+        return Ok(None);
+    }
+    let key = format!("{}:final", sub.id);
+    let invoice = issue(
+        app,
+        tx,
+        "invoice",
+        sub.subscriber_id,
+        Some(sub.id),
+        Some(key),
+        None,
+        &draft,
+        on,
+        None,
+    )
+    .await?;
+    for c in &changes {
+        tx.offer_change_settle(&c.id, invoice.id).await?;
+    }
+    Ok(Some(invoice))
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -819,7 +921,6 @@ pub async fn credit_note_create(
     ctx.require_operator(BILLING_ROLES)?;
     let reason =
         maocloud_types::validate::text(reason, 500).map_err(|r| Error::invalid("reason", r))?;
-    let today = paris_date(app.now());
     let mut tx = app.db().write().await?;
     let inv = match tx.invoice_fetch(&Scope::All, invoice).await {
         Ok(i) if i.kind == "invoice" => i,
@@ -896,6 +997,23 @@ pub async fn credit_note_create(
             }
         }
     };
+    let doc = credit_note_issue(app, &mut tx, ctx, &inv, &draft, &reason, already).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+/// Issues a credit note on `inv` in `tx` (R-6.1e: corrections are credit notes), refusing one
+/// that would credit more than what is left (`already` credited before).
+pub(crate) async fn credit_note_issue(
+    app: &App,
+    tx: &mut Tx,
+    ctx: &Ctx,
+    inv: &InvoiceRecord,
+    draft: &Draft,
+    reason: &str,
+    already: i64,
+) -> Result<InvoiceRecord> {
+    let today = paris_date(app.now());
     if draft.total_incl().0 + already > inv.total_incl.0 {
         return Err(Error::invalid(
             "amount_excl_cents",
@@ -910,19 +1028,19 @@ pub async fn credit_note_create(
     );
     let doc = issue(
         app,
-        &mut tx,
+        tx,
         "credit_note",
         inv.subscriber_id,
         inv.subscription_id,
         None,
         Some(inv.id),
-        &draft,
+        draft,
         today,
         Some(note),
     )
     .await?;
     audit::record(
-        &mut tx,
+        tx,
         ctx,
         app.now(),
         "credit_note.create",
@@ -931,7 +1049,7 @@ pub async fn credit_note_create(
         json!({"invoice": inv.number, "number": doc.number}),
     )
     .await?;
-    tx.commit().await?;
+    crate::suspension::lift_if_paid(app, tx, inv.subscriber_id).await?;
     Ok(doc)
 }
 
@@ -1025,6 +1143,8 @@ pub async fn payment_record(
         json!({"amount_cents": amount.0, "method": method}),
     )
     .await?;
+    // R-7.1b: paying every overdue amount lifts a non-payment suspension at once.
+    crate::suspension::lift_if_paid(app, &mut tx, subscriber).await?;
     tx.commit().await?;
     Ok(payment)
 }

@@ -81,6 +81,14 @@ pub struct Settings {
     pub invoice_due_days: i64,
     /// Days between the pre-notification of a direct debit and its collection (at least 14).
     pub sepa_prenotification_days: i64,
+    /// R-7.1b: days after the payment reminder before non-payment suspends (15).
+    pub dunning_days: i64,
+    /// R-7.1b: suspend for non-payment automatically, or wait for an operator to confirm.
+    pub dunning_auto_suspend: bool,
+    /// R-7.1d: days after a proof request before an incomplete file may suspend (15).
+    pub incomplete_file_days: i64,
+    /// R-7.3c: days a terminated subscriber's data stays read-only before it is erased (30).
+    pub termination_grace_days: i64,
 }
 
 impl Settings {
@@ -104,6 +112,10 @@ impl Settings {
             seller: Seller::default(),
             invoice_due_days: 15,
             sepa_prenotification_days: 14,
+            dunning_days: 15,
+            dunning_auto_suspend: true,
+            incomplete_file_days: 15,
+            termination_grace_days: 30,
         }
     }
 }

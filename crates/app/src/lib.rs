@@ -10,12 +10,18 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod config;
+pub mod daily;
 pub mod demo;
 pub mod error;
 pub mod i18n;
+pub mod incidents;
 pub mod jobs;
 pub mod notify;
+pub mod proofs;
+pub mod seal;
 pub mod sepa;
+pub mod suspension;
+pub mod termination;
 pub mod terms;
 pub mod test_clocks;
 

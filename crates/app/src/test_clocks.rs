@@ -4,10 +4,10 @@
 //! Live subscribers never see a test clock, and the live monthly run never bills a sandbox.
 
 use crate::accounts::{self, SignupInput};
-use crate::billing::{self, RunReport};
+use crate::billing::RunReport;
 use crate::{audit, App, Ctx, Error, Result};
 use jiff::{SignedDuration, Timestamp};
-use maocloud_billing::calendar::{next_month, paris_date, paris_midnight};
+use maocloud_billing::calendar::{paris_date, paris_midnight};
 pub use maocloud_datastore::test_clocks::TestClock as TestClockRecord;
 use maocloud_datastore::test_clocks::TestClock;
 use maocloud_types::{OperatorRole, SubscriberId};
@@ -22,6 +22,18 @@ impl App {
     /// "Now" for an account: its test clock's time for a sandbox subscriber, else the platform's.
     pub async fn now_for(&self, account: uuid::Uuid) -> Result<Timestamp> {
         let mut tx = self.db().read().await?;
+        Ok(match tx.account_test_clock(account).await? {
+            Some(c) => c.now,
+            None => self.now(),
+        })
+    }
+
+    /// [`App::now_for`] inside a transaction already open.
+    pub(crate) async fn now_in(
+        &self,
+        tx: &mut maocloud_datastore::Tx,
+        account: uuid::Uuid,
+    ) -> Result<Timestamp> {
         Ok(match tx.account_test_clock(account).await? {
             Some(c) => c.now,
             None => self.now(),
@@ -99,8 +111,8 @@ pub async fn sandbox_subscriber(
     Ok(id)
 }
 
-/// Moves the clock forward to `to`, running the monthly invoicing of its sandbox subscribers
-/// on every 1st of a month (Paris midnight) it passes, in order. Returns each run's report.
+/// Moves the clock forward to `to`, sweeping each day (Paris midnight) it passes for its sandbox
+/// subscribers, in order. Returns the monthly run's report of every 1st passed.
 pub async fn advance(
     app: &App,
     ctx: &Ctx,
@@ -121,15 +133,19 @@ pub async fn advance(
             "must be at most three years ahead of the clock",
         ));
     }
+    // Every Paris midnight the clock passes runs that day's sweep: terminations, the monthly
+    // invoicing on the 1st, dunning, incomplete files, erasure — as the live scheduler would.
     let mut reports = vec![];
-    let mut first = next_month(paris_date(clock.now));
-    while paris_midnight(first) <= to {
+    let mut day = paris_date(clock.now).tomorrow().map_err(Error::internal)?;
+    while paris_midnight(day) <= to {
         let mut tx = app.db().write().await?;
-        tx.test_clock_set(id, paris_midnight(first)).await?;
+        tx.test_clock_set(id, paris_midnight(day)).await?;
         tx.commit().await?;
-        let report = billing::run_subscriptions(app, &Ctx::system(), first, Some(id)).await?;
-        reports.push((first, report));
-        first = next_month(first);
+        let report = crate::daily::sweep(app, day, Some(id)).await?;
+        if day.day() == 1 {
+            reports.push((day, report.run));
+        }
+        day = day.tomorrow().map_err(Error::internal)?;
     }
     let mut tx = app.db().write().await?;
     tx.test_clock_set(id, to).await?;

@@ -23,12 +23,30 @@ pub enum LineKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "what")]
 pub enum Item {
-    Subscription { offer: String },
+    Subscription {
+        offer: String,
+    },
     StorageOverage,
     EgressOverage,
     PublicIpOverage,
-    ChangeCredit { offer: String },
-    ChangeCharge { offer: String },
+    ChangeCredit {
+        offer: String,
+    },
+    ChangeCharge {
+        offer: String,
+    },
+    /// R-7.3c: flat fee prepaid for days after the end of a terminated contract, credited.
+    TerminationCredit {
+        offer: String,
+    },
+    /// R-7.2c: a monthly fee still due up to the end of the initial commitment.
+    CommitmentDue {
+        offer: String,
+    },
+    /// compensation granted for an incident.
+    Compensation {
+        incident: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +136,48 @@ pub fn change_lines(old: &OfferTerms, new: &OfferTerms, period: Period) -> [Draf
     [credit, charge]
 }
 
+/// R-7.3c: credits the flat fee of `terms` prepaid for `period` (after a contract's end), one
+/// line per month, pro rata by the day.
+pub fn termination_credit_lines(terms: &OfferTerms, period: Period) -> Vec<DraftLine> {
+    months(period)
+        .map(|p| {
+            let mut l = advance_line(terms, p);
+            l.kind = LineKind::Adjustment;
+            l.item = Item::TerminationCredit {
+                offer: terms.name.clone(),
+            };
+            l.amount = Cents(-l.amount.0);
+            l.quantity_milli = -l.quantity_milli;
+            l
+        })
+        .collect()
+}
+
+/// R-7.2c: the monthly fees from the day after a contract's end up to the end of its
+/// commitment, one line per month (pro rata by the day for a partial month).
+pub fn commitment_lines(terms: &OfferTerms, period: Period) -> Vec<DraftLine> {
+    months(period)
+        .map(|p| {
+            let mut l = advance_line(terms, p);
+            l.item = Item::CommitmentDue {
+                offer: terms.name.clone(),
+            };
+            l
+        })
+        .collect()
+}
+
+/// `period` cut at month boundaries.
+fn months(period: Period) -> impl Iterator<Item = Period> {
+    let mut start = Some(period.start);
+    std::iter::from_fn(move || {
+        let s = start.filter(|s| *s <= period.end)?;
+        let end = crate::calendar::month_end(s).min(period.end);
+        start = end.tomorrow().ok();
+        Some(Period { start: s, end })
+    })
+}
+
 const GB: i128 = 1_000_000_000;
 
 /// R-6.1b: usage beyond the inclusion over `month`, in arrears. Months are counted as
@@ -189,6 +249,26 @@ impl Draft {
     }
     pub fn total_incl(&self) -> Cents {
         Cents(self.total_excl().0 + self.total_vat().0)
+    }
+}
+
+/// a compensation of `amount` excluding VAT, as a credit-note line.
+pub fn compensation_line(
+    incident: &str,
+    amount: Cents,
+    vat_rate_bp: i64,
+    day: jiff::civil::Date,
+) -> DraftLine {
+    DraftLine {
+        kind: LineKind::Adjustment,
+        item: Item::Compensation {
+            incident: incident.to_string(),
+        },
+        period: (day, day),
+        quantity_milli: 1000,
+        unit_price: amount,
+        amount,
+        vat_rate_bp,
     }
 }
 
@@ -321,5 +401,55 @@ mod tests {
     fn numbers_are_padded_per_series() {
         assert_eq!(number("F", 2026, 123), "F2026-000123");
         assert_eq!(number("A", 2027, 1), "A2027-000001");
+    }
+
+    #[test]
+    fn r_7_2c_commitment_dues_are_the_remaining_months() {
+        // Ends 2027-04-30 in a commitment to 2027-12-31: May..December, 8 whole fees.
+        let t = terms("Cloud M", 2_000);
+        let l = commitment_lines(
+            &t,
+            Period {
+                start: date(2027, 5, 1),
+                end: date(2027, 12, 31),
+            },
+        );
+        assert_eq!(l.len(), 8);
+        assert!(l
+            .iter()
+            .all(|l| l.amount == Cents(2_000) && l.quantity_milli == 1000));
+        // Ends on the 20th of a 30-day month: 10/30 of April, then whole months.
+        let l = commitment_lines(
+            &t,
+            Period {
+                start: date(2027, 4, 21),
+                end: date(2027, 6, 30),
+            },
+        );
+        assert_eq!(
+            l.iter().map(|l| l.amount.0).collect::<Vec<_>>(),
+            vec![667, 2_000, 2_000]
+        );
+    }
+
+    #[test]
+    fn r_7_3c_prepaid_days_after_the_end_are_credited() {
+        // February of a leap year: 29 days; ending on the 10th credits 19/29.
+        let t = terms("Cloud M", 2_900);
+        let l = termination_credit_lines(
+            &t,
+            Period {
+                start: date(2028, 2, 11),
+                end: date(2028, 2, 29),
+            },
+        );
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].amount, Cents(-1_900));
+        assert_eq!(
+            l[0].item,
+            Item::TerminationCredit {
+                offer: "Cloud M".into()
+            }
+        );
     }
 }

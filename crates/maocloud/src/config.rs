@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// How often the background-job runner looks for due jobs, in milliseconds [default: 1000].
     #[arg(long, env = "MAOCLOUD_JOBS_INTERVAL_MS", value_name = "MS")]
     pub jobs_interval_ms: Option<u64>,
+    /// How often the daily sweep (terminations, monthly invoicing, dunning, incomplete files,
+    /// erasure) runs for today, in seconds; 0 turns it off [default: 300].
+    #[arg(long, env = "MAOCLOUD_SWEEP_INTERVAL_SECS", value_name = "SECS")]
+    pub sweep_interval_secs: Option<u64>,
     /// Console session lifetime in hours [default: 12].
     #[arg(long, env = "MAOCLOUD_SESSION_TTL_HOURS", value_name = "HOURS")]
     pub session_ttl_hours: Option<i64>,
@@ -71,6 +75,23 @@ struct FileConfig {
     seller: Option<maocloud_app::Seller>,
     /// Days from an invoice's issue to its due date (file only; default 15).
     invoice_due_days: Option<i64>,
+    sweep_interval_secs: Option<u64>,
+    /// Contract-lifecycle delays (file only).
+    contract: Option<ContractConfig>,
+}
+
+/// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractConfig {
+    /// Days after the payment reminder before non-payment suspends [15].
+    pub dunning_days: Option<i64>,
+    /// `automatic` [default] or `operator` (an operator confirms each suspension).
+    pub dunning_suspension: Option<String>,
+    /// Days after a proof request before an incomplete file suspends [15].
+    pub incomplete_file_days: Option<i64>,
+    /// Days a terminated subscriber's data stays read-only before erasure [30].
+    pub termination_grace_days: Option<i64>,
 }
 
 /// Resolved configuration of a `serve` process.
@@ -86,6 +107,8 @@ pub struct ServeConfig {
     pub metrics_token: Option<String>,
     pub cookie_secure: bool,
     pub jobs_interval_ms: u64,
+    pub sweep_interval_secs: u64,
+    pub contract: ContractConfig,
     pub session_ttl_hours: i64,
     pub seller: maocloud_app::Seller,
     pub invoice_due_days: i64,
@@ -139,7 +162,32 @@ impl ServeArgs {
         if !(0..=90).contains(&invoice_due_days) {
             bail!("invoice_due_days must be between 0 and 90");
         }
+        let contract = file.contract.clone().unwrap_or_default();
+        for (name, v, max) in [
+            ("dunning_days", contract.dunning_days, 90),
+            ("incomplete_file_days", contract.incomplete_file_days, 180),
+            (
+                "termination_grace_days",
+                contract.termination_grace_days,
+                365,
+            ),
+        ] {
+            if v.is_some_and(|v| !(1..=max).contains(&v)) {
+                bail!("[contract] {name} must be between 1 and {max}");
+            }
+        }
+        if !matches!(
+            contract.dunning_suspension.as_deref(),
+            None | Some("automatic" | "operator")
+        ) {
+            bail!("[contract] dunning_suspension must be \"automatic\" or \"operator\"");
+        }
         Ok(ServeConfig {
+            sweep_interval_secs: self
+                .sweep_interval_secs
+                .or(file.sweep_interval_secs)
+                .unwrap_or(300),
+            contract,
             seller: file.seller.unwrap_or_default(),
             invoice_due_days,
             listen,

@@ -45,6 +45,15 @@ impl Platform {
         settings.session_ttl_hours = config.session_ttl_hours;
         settings.seller = config.seller.clone();
         settings.invoice_due_days = config.invoice_due_days;
+        let c = &config.contract;
+        settings.dunning_days = c.dunning_days.unwrap_or(settings.dunning_days);
+        settings.dunning_auto_suspend = c.dunning_suspension.as_deref() != Some("operator");
+        settings.incomplete_file_days = c
+            .incomplete_file_days
+            .unwrap_or(settings.incomplete_file_days);
+        settings.termination_grace_days = c
+            .termination_grace_days
+            .unwrap_or(settings.termination_grace_days);
         let app = App::new(db, clock, mailer, settings);
         app.bootstrap().await.context("preparing the database")?;
         let state = AppState {
@@ -67,6 +76,13 @@ impl Platform {
             Duration::from_millis(self.config.jobs_interval_ms),
             shutdown.clone(),
         ));
+        if self.config.sweep_interval_secs > 0 {
+            tokio::spawn(sweep_forever(
+                self.app.clone(),
+                Duration::from_secs(self.config.sweep_interval_secs),
+                shutdown.clone(),
+            ));
+        }
         let router = maocloud_api::app(self.state);
         let mut stop = shutdown.clone();
         axum::serve(
@@ -80,6 +96,26 @@ impl Platform {
         let _ = jobs.await;
         self.app.db().close().await;
         Ok(())
+    }
+}
+
+/// Sweeps today for the live subscribers every `every` (the date rules that fire by
+/// themselves: see `maocloud_app::daily`), until `shutdown`.
+async fn sweep_forever(
+    app: maocloud_app::App,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match maocloud_app::daily::sweep_live(&app).await {
+            Ok(r) if r != Default::default() => tracing::info!(?r, "daily sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "daily sweep failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod backoffice;
 mod billing;
+mod contract;
 mod messages;
 mod sepa;
 mod test_clocks;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(billing::routes())
         .merge(test_clocks::routes())
         .merge(sepa::routes())
+        .merge(contract::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

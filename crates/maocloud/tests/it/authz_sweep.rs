@@ -75,6 +75,34 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         .as_str()
         .unwrap_or("01a20000-0000-7000-8000-000000000000")
         .to_string();
+    // Contract lifecycle: a suspension, a proof request and an incident about the owner.
+    let abuse = s
+        .operator("abuse@maocloud.test", maocloud_types::OperatorRole::Abuse)
+        .await;
+    let (_, susp) = s
+        .post(
+            "/api/v1/suspensions",
+            Some(&abuse.token),
+            json!({"subscriber_id": a.id, "cause": "network", "reason": "sweep"}),
+        )
+        .await;
+    let suspension_id = susp["id"].as_str().unwrap().to_string();
+    let (_, proof) = s
+        .post(
+            "/api/v1/proof-requests",
+            Some(&billing.token),
+            json!({"subscriber_id": a.id, "kind": "identity", "note": "sweep"}),
+        )
+        .await;
+    let proof_id = proof["id"].as_str().unwrap().to_string();
+    let (_, incident) = s
+        .post(
+            "/api/v1/incidents",
+            Some(&billing.token),
+            json!({"title": "sweep", "resources": "all", "started_at": "2026-11-20T00:00:00Z"}),
+        )
+        .await;
+    let incident_id = incident["id"].as_str().unwrap().to_string();
     let resource_for = |path: &str| -> String {
         if path.starts_with("/api/v1/tokens/") {
             token_id.clone()
@@ -97,6 +125,12 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             mandate_id.clone()
         } else if path.starts_with("/api/v1/sepa/batches/") {
             batch_id.clone()
+        } else if path.starts_with("/api/v1/suspensions/") {
+            suspension_id.clone()
+        } else if path.starts_with("/api/v1/proof-requests/") {
+            proof_id.clone()
+        } else if path.starts_with("/api/v1/incidents/") {
+            incident_id.clone()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }
@@ -124,6 +158,8 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             let body = (m == Method::POST || m == Method::PATCH).then(|| {
                 if path.ends_with("/change-offer") {
                     json!({"offer_id": offer_id})
+                } else if path.ends_with("/termination") {
+                    json!({"end": "month_end"})
                 } else {
                     json!({})
                 }

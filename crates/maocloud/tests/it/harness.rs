@@ -141,6 +141,8 @@ impl TestServer {
             listen: Some(addr),
             // Jobs run when the test says so (run_jobs), not on their own.
             jobs_interval_ms: Some(3_600_000),
+            // The daily sweep too: tests sweep through test clocks or `daily::sweep_live`.
+            sweep_interval_secs: Some(0),
             ..Default::default()
         }
         .resolve()

@@ -9,6 +9,7 @@ pub mod billing;
 mod billing_crash;
 mod cli;
 mod console;
+mod contract;
 mod email;
 mod jobs;
 mod openapi;
