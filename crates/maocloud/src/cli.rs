@@ -1,6 +1,6 @@
 //! The command line: `maocloud serve` runs the platform; `maocloud operator …` administers it
-//! locally; `maocloud login`, `whoami`, `token …` (and later `maocloud <resource> <verb>`) are
-//! the client of a platform's API. Errors print a message and exit non-zero.
+//! locally; `maocloud login`, `whoami`, `token …` and `maocloud <resource> <verb>` (offer,
+//! subscription, invoice, suspension, proof, terms, incident) are the client of a platform's API. Errors print a message and exit non-zero.
 
 use crate::client::{Client, Credentials};
 use crate::config::ServeArgs;
@@ -67,6 +67,18 @@ pub enum Command {
     /// Invoices (and, for operators, the monthly run).
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Suspensions of service: yours, or for operators suspend, confirm and lift.
+    #[command(subcommand)]
+    Suspension(SuspensionCommand),
+    /// Documents asked of subscribers: request, upload, decide.
+    #[command(subcommand)]
+    Proof(ProofCommand),
+    /// Terms-of-service versions: list, and for admins publish.
+    #[command(subcommand)]
+    Terms(TermsCommand),
+    /// Incidents and compensation, for operators.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Measure the platform on this machine (see `scripts/bench`).
@@ -101,6 +113,171 @@ pub enum SubscriptionCommand {
         id: String,
         #[arg(long)]
         offer: String,
+    },
+    /// Terminate a subscription: at month end, or on a date within 10 days.
+    /// Operators recording a registered letter give `--received-on`.
+    Terminate {
+        id: String,
+        #[arg(long, value_enum)]
+        end: TerminationEnd,
+        /// `YYYY-MM-DD`, with `--end date`.
+        #[arg(long)]
+        date: Option<String>,
+        /// A legitimate reason (R-7.3b), to be proven by a document.
+        #[arg(long)]
+        reason: Option<String>,
+        /// `YYYY-MM-DD`: the date the registered letter was received (operators).
+        #[arg(long)]
+        received_on: Option<String>,
+    },
+    /// The scheduled termination of a subscription, with its dues.
+    Termination { id: String },
+    /// Withdraw a scheduled termination (until its end date).
+    WithdrawTermination { id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TerminationEnd {
+    /// The last day of the month of the request.
+    MonthEnd,
+    /// The date given with `--date`.
+    Date,
+}
+
+impl TerminationEnd {
+    fn api(self) -> &'static str {
+        match self {
+            TerminationEnd::MonthEnd => "month_end",
+            TerminationEnd::Date => "date",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuspensionCommand {
+    /// Your suspensions (operators: every open one, or one subscriber's).
+    List {
+        #[arg(long)]
+        subscriber: Option<String>,
+    },
+    /// Suspend a subscriber at once (abuse operators, R-7.1a).
+    Create {
+        #[arg(long)]
+        subscriber: String,
+        /// breach, network or authority.
+        #[arg(long)]
+        cause: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a suspension, with a reason.
+    Lift {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Confirm a suspension waiting for an operator (non-payment).
+    Confirm { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// Your document requests (operators: every one waiting).
+    List,
+    /// Ask a subscriber for a document (support and billing operators).
+    Request {
+        #[arg(long)]
+        subscriber: String,
+        /// identity or address.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// Upload the document of a request (PDF, PNG or JPEG, 5 MiB at most).
+    Upload {
+        id: String,
+        file: std::path::PathBuf,
+    },
+    /// Approve or reject a submitted document, with a reason.
+    #[command(group(clap::ArgGroup::new("decision").required(true).args(["approve", "reject"])))]
+    Decide {
+        id: String,
+        #[arg(long)]
+        approve: bool,
+        #[arg(long)]
+        reject: bool,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TermsCommand {
+    /// Every version, newest first.
+    List,
+    /// Publish a new version and notify every subscriber under contract (admins).
+    Publish {
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        title: String,
+        /// The terms text (Markdown subset), read from this file.
+        #[arg(long, value_name = "FILE")]
+        body_file: std::path::PathBuf,
+        /// What changed, in the subscribers' words.
+        #[arg(long)]
+        summary: String,
+        /// `YYYY-MM-DD` (Paris).
+        #[arg(long)]
+        effective_on: String,
+        /// beneficial, administrative, legal or other.
+        #[arg(long)]
+        class: String,
+        #[arg(long)]
+        substantial: bool,
+        #[arg(long)]
+        closure: bool,
+        #[arg(long)]
+        equivalent_migration: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Every incident, newest first.
+    List,
+    /// Record an incident.
+    Create {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        resources: String,
+        /// RFC 3339, e.g. 2026-11-26T09:00:00Z.
+        #[arg(long)]
+        started_at: String,
+        #[arg(long)]
+        ended_at: Option<String>,
+        #[arg(long)]
+        force_majeure: bool,
+    },
+    /// The compensation cap of an incident for one subscriber, with its reasons.
+    Cap {
+        id: String,
+        #[arg(long)]
+        subscriber: String,
+    },
+    /// Grant compensation as a credit note (billing operators).
+    Compensate {
+        id: String,
+        #[arg(long)]
+        subscriber: String,
+        /// Excluding VAT, in cents.
+        #[arg(long)]
+        amount_cents: i64,
+        /// The invoice to credit [default: the subscriber's latest].
+        #[arg(long)]
+        invoice: Option<String>,
     },
 }
 
@@ -455,6 +632,300 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?,
                     &cols,
                 ),
+                SubscriptionCommand::Terminate {
+                    id,
+                    end,
+                    date,
+                    reason,
+                    received_on,
+                } => {
+                    let body = json!({
+                        "end": end.api(),
+                        "date": date,
+                        "reason": reason,
+                        "received_on": received_on,
+                    });
+                    let v = c
+                        .post(&format!("/api/v1/subscriptions/{id}/termination"), &body)
+                        .await?;
+                    output::print(out, &v, &termination_cols());
+                }
+                SubscriptionCommand::Termination { id } => output::print(
+                    out,
+                    &c.get(&format!("/api/v1/subscriptions/{id}/termination"))
+                        .await?,
+                    &termination_cols(),
+                ),
+                SubscriptionCommand::WithdrawTermination { id } => {
+                    c.delete(&format!("/api/v1/subscriptions/{id}/termination"))
+                        .await?;
+                    eprintln!(
+                        "Termination of subscription {id} withdrawn: the contract continues."
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Suspension(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            let cols = [
+                col("ID", "id"),
+                col("SUBSCRIBER", "subscriber_id"),
+                col("CAUSE", "cause"),
+                col("REASON", "reason"),
+                col("STATUS", "status"),
+                col("STARTED", "started_at"),
+                col("LIFTED", "lifted_at"),
+            ];
+            let v = match cmd {
+                SuspensionCommand::List { subscriber } => {
+                    let path = match subscriber {
+                        Some(s) => format!("/api/v1/suspensions?subscriber_id={}", query(&s)),
+                        None => "/api/v1/suspensions".into(),
+                    };
+                    c.get(&path).await?
+                }
+                SuspensionCommand::Create {
+                    subscriber,
+                    cause,
+                    reason,
+                } => {
+                    let body =
+                        json!({"subscriber_id": subscriber, "cause": cause, "reason": reason});
+                    c.post("/api/v1/suspensions", &body).await?
+                }
+                SuspensionCommand::Lift { id, reason } => {
+                    c.post(
+                        &format!("/api/v1/suspensions/{id}/lift"),
+                        &json!({"reason": reason}),
+                    )
+                    .await?
+                }
+                SuspensionCommand::Confirm { id } => {
+                    c.post(&format!("/api/v1/suspensions/{id}/confirm"), &json!({}))
+                        .await?
+                }
+            };
+            output::print(out, &v, &cols);
+            Ok(())
+        }
+        Command::Proof(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            let cols = [
+                col("ID", "id"),
+                col("SUBSCRIBER", "subscriber_id"),
+                col("KIND", "kind"),
+                col("STATUS", "status"),
+                col("REQUESTED", "requested_on"),
+                col("FILE", "file_name"),
+                col("DECISION", "decision_reason"),
+            ];
+            let v = match cmd {
+                ProofCommand::List => c.get("/api/v1/proof-requests").await?,
+                ProofCommand::Request {
+                    subscriber,
+                    kind,
+                    note,
+                } => {
+                    let body = json!({"subscriber_id": subscriber, "kind": kind, "note": note});
+                    c.post("/api/v1/proof-requests", &body).await?
+                }
+                ProofCommand::Upload { id, file } => {
+                    let bytes = std::fs::read(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let name = file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .context("the file has no usable name")?
+                        .to_string();
+                    let content_type = content_type_of(&name)?;
+                    // A header carries visible ASCII only.
+                    let name: String = name
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_graphic() || c == ' ' {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    c.put_bytes(
+                        &format!("/api/v1/proof-requests/{id}/document"),
+                        content_type,
+                        &[("X-File-Name", &name)],
+                        bytes,
+                    )
+                    .await?
+                }
+                ProofCommand::Decide {
+                    id,
+                    approve,
+                    reject: _,
+                    reason,
+                } => {
+                    c.post(
+                        &format!("/api/v1/proof-requests/{id}/decision"),
+                        &json!({"approve": approve, "reason": reason}),
+                    )
+                    .await?
+                }
+            };
+            output::print(out, &v, &cols);
+            Ok(())
+        }
+        Command::Terms(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            let cols = [
+                col("ID", "id"),
+                col("VERSION", "version"),
+                col("TITLE", "title"),
+                col("EFFECTIVE", "effective_at"),
+                col("CLASS", "class"),
+                col("SUMMARY", "summary"),
+            ];
+            let v = match cmd {
+                TermsCommand::List => c.get("/api/v1/terms").await?,
+                TermsCommand::Publish {
+                    version,
+                    title,
+                    body_file,
+                    summary,
+                    effective_on,
+                    class,
+                    substantial,
+                    closure,
+                    equivalent_migration,
+                } => {
+                    let body = std::fs::read_to_string(&body_file)
+                        .with_context(|| format!("reading {}", body_file.display()))?;
+                    let published = c
+                        .post(
+                            "/api/v1/terms",
+                            &json!({
+                                "version": version,
+                                "title": title,
+                                "body": body,
+                                "summary": summary,
+                                "effective_on": effective_on,
+                                "class": class,
+                                "substantial": substantial,
+                                "closure": closure,
+                                "equivalent_migration": equivalent_migration,
+                            }),
+                        )
+                        .await?;
+                    if out == Format::Table {
+                        eprintln!(
+                            "Published; {} subscriber(s) notified.",
+                            published["notified"]
+                        );
+                        published["version"].clone()
+                    } else {
+                        published
+                    }
+                }
+            };
+            output::print(out, &v, &cols);
+            Ok(())
+        }
+        Command::Incident(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            let cols = [
+                col("ID", "id"),
+                col("TITLE", "title"),
+                col("RESOURCES", "resources"),
+                col("STARTED", "started_at"),
+                col("ENDED", "ended_at"),
+                col("FORCE MAJEURE", "force_majeure"),
+            ];
+            match cmd {
+                IncidentCommand::List => {
+                    output::print(out, &c.get("/api/v1/incidents").await?, &cols)
+                }
+                IncidentCommand::Create {
+                    title,
+                    resources,
+                    started_at,
+                    ended_at,
+                    force_majeure,
+                } => {
+                    let body = json!({
+                        "title": title,
+                        "resources": resources,
+                        "started_at": started_at,
+                        "ended_at": ended_at,
+                        "force_majeure": force_majeure,
+                    });
+                    output::print(out, &c.post("/api/v1/incidents", &body).await?, &cols)
+                }
+                IncidentCommand::Cap { id, subscriber } => {
+                    let v = c
+                        .get(&format!(
+                            "/api/v1/incidents/{id}/cap?subscriber_id={}",
+                            query(&subscriber)
+                        ))
+                        .await?;
+                    output::print(
+                        out,
+                        &v,
+                        &[
+                            col("PROFESSIONAL", "professional"),
+                            col("FORCE MAJEURE", "force_majeure"),
+                            col("CAP (cents)", "cap_cents"),
+                            col("GRANTED (cents)", "granted_cents"),
+                            col("REMAINING (cents)", "remaining_cents"),
+                        ],
+                    );
+                    if out == Format::Table
+                        && v["periods"].as_array().is_some_and(|p| !p.is_empty())
+                    {
+                        println!();
+                        output::print(
+                            out,
+                            &v["periods"],
+                            &[
+                                col("MONTH", "month"),
+                                col("INVOICE", "invoice_number"),
+                                col("FEE INCL. VAT (cents)", "fee_incl_cents"),
+                                col("PAID (cents)", "paid_cents"),
+                            ],
+                        );
+                    }
+                }
+                IncidentCommand::Compensate {
+                    id,
+                    subscriber,
+                    amount_cents,
+                    invoice,
+                } => {
+                    let body = json!({
+                        "subscriber_id": subscriber,
+                        "amount_excl_cents": amount_cents,
+                        "invoice_id": invoice,
+                    });
+                    let v = c
+                        .post(&format!("/api/v1/incidents/{id}/compensations"), &body)
+                        .await?;
+                    if out == Format::Json {
+                        output::print(out, &v, &[]);
+                    } else {
+                        output::print(
+                            out,
+                            &v["compensation"],
+                            &[
+                                col("ID", "id"),
+                                col("SUBSCRIBER", "subscriber_id"),
+                                col("CREDIT NOTE", "credit_note_id"),
+                                col("AMOUNT INCL. VAT (cents)", "amount_cents"),
+                            ],
+                        );
+                        eprintln!(
+                            "Credit note {} issued.",
+                            v["credit_note_number"].as_str().unwrap_or("?")
+                        );
+                    }
+                }
             }
             Ok(())
         }
@@ -513,6 +984,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Pdf { count }) => crate::bench::pdf(count),
     }
+}
+
+fn termination_cols() -> Vec<output::Column> {
+    vec![
+        col("ID", "id"),
+        col("SUBSCRIPTION", "subscription_id"),
+        col("STATUS", "status"),
+        col("CHANNEL", "channel"),
+        col("RECEIVED", "received_on"),
+        col("END", "end_date"),
+        col("REASON", "reason"),
+        col("DUES", "dues"),
+        col("DUES EXCL. VAT (cents)", "dues_excl_cents"),
+    ]
+}
+
+/// A value for a query string, percent-encoded.
+fn query(v: &str) -> String {
+    url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}
+
+/// The content type of a document to upload, from its extension.
+fn content_type_of(name: &str) -> anyhow::Result<&'static str> {
+    let ext = std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    Ok(match ext.as_str() {
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => bail!("{name}: only .pdf, .png, .jpg and .jpeg documents are accepted"),
+    })
 }
 
 fn invoice_cols() -> Vec<output::Column> {

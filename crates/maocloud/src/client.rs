@@ -126,6 +126,11 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.answer(req).await
+    }
+
+    /// Sends a request and reads its answer: JSON (or nothing) on success, else the problem.
+    async fn answer(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let resp = req
             .send()
             .await
@@ -150,6 +155,28 @@ impl Client {
     }
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// A PUT of raw bytes (a file), with its content type and extra headers.
+    pub async fn put_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .put(format!("{}{path}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.answer(req).await
     }
 }
 

@@ -83,6 +83,13 @@ pub fn print(format: Format, value: &Value, columns: &[Column]) {
                 Value::Object(o) if o.get("items").is_some_and(Value::is_array) => {
                     o["items"].as_array().cloned().unwrap_or_default()
                 }
+                // A list wrapped in an object of its own name (`{"suspensions": […]}`).
+                Value::Object(o) if o.len() == 1 && o.values().all(Value::is_array) => o
+                    .values()
+                    .next()
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
                 other => {
                     let w = columns.iter().map(|c| c.header.len()).max().unwrap_or(0);
                     for c in columns {

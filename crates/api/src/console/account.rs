@@ -72,6 +72,7 @@ async fn home(State(st): State<AppState>, s: SignedIn) -> Page {
         profile => ProfileView::from(profile),
         unread => me.unread_messages,
         messages => latest.items.iter().map(MessageView::from).collect::<Vec<_>>(),
+        suspensions => super::contract::active_suspensions(&st, &s).await?,
     };
     Ok(s.v.page(StatusCode::OK, "account/home.html", ctx))
 }

@@ -159,6 +159,20 @@ async fn subscription_page(
     status: StatusCode,
     refused: Option<(String, String)>,
 ) -> Page {
+    subscriber_of(s)?;
+    let extra = super::contract::subscription_extra(st, s, None).await?;
+    subscription_page_with(st, s, status, refused, extra).await
+}
+
+/// The page with `extra` context: each subscription's termination and its form
+/// (`contract::subscription_extra`).
+pub(super) async fn subscription_page_with(
+    st: &AppState,
+    s: &SignedIn,
+    status: StatusCode,
+    refused: Option<(String, String)>,
+    extra: minijinja::Value,
+) -> Page {
     let me = subscriber_of(s)?;
     let subs = billing::subscription_list(&st.app, &s.ctx, me)
         .await
@@ -177,7 +191,9 @@ async fn subscription_page(
         offers => offers.iter().map(|(o, t)| OfferView::new(o, t)).collect::<Vec<_>>(),
         refused_id => refused_id,
         alert => alert,
+        suspensions => super::contract::active_suspensions(st, s).await?,
     };
+    let ctx = context! { ..extra, ..ctx };
     Ok(s.v.page(status, "account/subscription.html", ctx))
 }
 

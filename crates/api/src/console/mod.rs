@@ -8,7 +8,10 @@
 //! `forms` (form bodies and field errors), `view` (templates and the `t` function), `records`
 //! (views of the records use cases return), then one file per area: `public`, `account`,
 //! `admin`, `billing` (price list, subscriptions, invoices), `admin_billing` (offers, invoice
-//! run, print queue, payments and credit notes), and `assets` (static files).
+//! run, print queue, payments and credit notes), `contract` (termination, suspensions,
+//! documents and terms notices in the subscriber area), `admin_contract` (suspensions, proof
+//! requests, registered letters, terms versions and incidents in the back office), and `assets`
+//! (static files).
 //!
 //! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
 //! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
@@ -22,8 +25,10 @@
 mod account;
 mod admin;
 mod admin_billing;
+mod admin_contract;
 mod assets;
 mod billing;
+mod contract;
 mod forms;
 mod public;
 mod records;
@@ -44,6 +49,8 @@ pub fn routes() -> Router<AppState> {
         .merge(admin::routes())
         .merge(billing::routes())
         .merge(admin_billing::routes())
+        .merge(contract::routes())
+        .merge(admin_contract::routes())
         .merge(assets::routes())
 }
 

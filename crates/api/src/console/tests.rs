@@ -107,6 +107,51 @@ fn balance() -> Value {
     }
 }
 
+fn suspension(status: &str, cause: &str) -> Value {
+    context! {
+        id => format!("su-{status}"), subscriber_id => "s1", cause => cause, reason => "Spam <i>", status => status,
+        created_by => "operator:x", created_at => when(now()), started_at => when(now()),
+        lifted_at => Value::from(()), lifted_by => Value::from(()), lift_reason => Value::from(()),
+        lifts => "Un opérateur la lève",
+    }
+}
+
+fn proof(status: &str) -> Value {
+    context! {
+        id => format!("p-{status}"), subscriber_id => "s1", kind => "identity", note => "Carte <i>", status => status,
+        requested_by => "operator:x", requested_at => when(now()), requested_on => "2026-11-26",
+        file_name => "id.pdf", content_type => "application/pdf", size_kib => 12, submitted_at => when(now()),
+        decided_at => Value::from(()), decided_by => Value::from(()), decision_reason => "Illisible <i>",
+        can_upload => status == "open" || status == "rejected",
+    }
+}
+
+fn termination(dues: &str) -> Value {
+    context! {
+        id => "t1", subscription_id => "0190f0f0-0000-7000-8000-000000000020", subscriber_id => "s1", channel => "online",
+        received_on => "2026-11-26", end_choice => "month_end", end_date => "2026-11-30", reason => "dismissal",
+        status => "scheduled", recorded_by => "subscriber:s1", created_at => when(now()), final_invoice_id => Value::from(()),
+        erase_on => Value::from(()), commitment_end => "2027-11-25", dues => dues, dues_amount => 33_000,
+        dues_terms => "2027-01", reason_status => "open", scheduled => true,
+    }
+}
+
+fn terms_version(state: &str) -> Value {
+    context! {
+        id => format!("v-{state}"), version => "2027-01", title => "CGV <i>", published_at => when(now()),
+        effective_on => "2027-01-01", class => "other", substantial => true, closure => false,
+        equivalent_migration => false, summary => "Prix <i>", published_by => "operator:x", state => state,
+        body_html => super::view::terms_html("## A\n\ntext"), notices => 3,
+    }
+}
+
+fn incident() -> Value {
+    context! {
+        id => "i1", title => "Panne <i>", resources => "zone A", started_at => when(now()), ended_at => Value::from(()),
+        force_majeure => false, recorded_by => "operator:x", created_at => when(now()),
+    }
+}
+
 /// Every template with the context a handler gives it.
 fn samples() -> Vec<(&'static str, Value)> {
     let msg = context! { id => "0190f0f0-0000-7000-8000-000000000002", subject => "Bienvenue", created_at => when(now()), read => false };
@@ -313,6 +358,135 @@ fn samples() -> Vec<(&'static str, Value)> {
                 emails => vec![context! { to => "c@example.test", subject => "S", body => "B <i>", state => "sent", attempts => 1, transport => "maildir", last_error => Value::from(()), created_at => when(now()), sent_at => when(now()) }],
             },
         ),
+        (
+            "account/home.html",
+            context! { user => subscriber(), account => account(), profile => profile(), unread => 0, messages => Vec::<Value>::new(), suspensions => vec![suspension("active", "breach")] },
+        ),
+        (
+            "account/subscription.html",
+            context! {
+                user => subscriber(), subscriptions => vec![subscription()], offers => Vec::<Value>::new(), quotas => context! {},
+                terminations => Value::from_iter([("0190f0f0-0000-7000-8000-000000000020", termination("pending_reason"))]),
+                suspensions => vec![suspension("active", "non_payment")],
+            },
+        ),
+        (
+            "account/subscription.html",
+            context! {
+                user => subscriber(), subscriptions => vec![subscription()], offers => Vec::<Value>::new(), quotas => context! {},
+                terminations => context! {}, reasons => vec!["dismissal", "death"], today => "2026-11-26", latest => "2026-12-06",
+                term_refused_id => "0190f0f0-0000-7000-8000-000000000020", term_alert => "Impossible <i>",
+                term_form => context! { end => "date", date => "2027-01-01", reason => "death" },
+            },
+        ),
+        (
+            "account/suspensions.html",
+            context! { user => subscriber(), active => vec![suspension("active", "incomplete_file")], suspensions => vec![suspension("active", "incomplete_file"), suspension("lifted", "breach")] },
+        ),
+        (
+            "account/suspensions.html",
+            context! { user => subscriber(), active => Vec::<Value>::new(), suspensions => Vec::<Value>::new() },
+        ),
+        (
+            "account/documents.html",
+            context! { user => subscriber(), proofs => vec![proof("open"), proof("rejected"), proof("approved")], max_mib => 5, refused_id => "p-open", alert => "Refusé <i>" },
+        ),
+        (
+            "account/documents.html",
+            context! { user => subscriber(), proofs => Vec::<Value>::new(), max_mib => 5 },
+        ),
+        (
+            "account/terms.html",
+            context! {
+                user => subscriber(), versions => vec![terms_version("upcoming"), terms_version("current"), terms_version("past")],
+                notices => vec![
+                    context! { version => "2027-01", notified_at => when(now()), window_end => "2027-03-26", window_open => true },
+                    context! { version => "2026-06", notified_at => when(now()), window_end => "2026-10-01", window_open => false },
+                    context! { version => "2026-03", notified_at => when(now()), window_end => Value::from(()), window_open => false },
+                ],
+            },
+        ),
+        (
+            "admin/suspensions.html",
+            context! {
+                user => operator(), suspensions => vec![suspension("pending", "non_payment"), suspension("active", "breach")],
+                causes => vec![context! { value => "breach", label => "B" }], form => context! { subscriber_id => "x", cause => "breach", reason => "" },
+                errors => context! { subscriber_id => "no" }, error_list => vec![context! { field => "subscriber_id", reason => "no" }],
+                refused_id => "su-active", alert => "Refusé <i>",
+            },
+        ),
+        (
+            "admin/suspensions.html",
+            context! { user => operator(), subscriber => "s1", suspensions => Vec::<Value>::new(), causes => Vec::<Value>::new(), form => context! {} },
+        ),
+        (
+            "admin/proofs.html",
+            context! {
+                user => operator(), proofs => vec![proof("submitted"), proof("open")],
+                kinds => vec![context! { value => "identity", label => "I" }], form => context! { subscriber_id => "", kind => "identity", note => "" },
+                refused_id => "p-submitted", alert => "Refusé <i>",
+            },
+        ),
+        (
+            "admin/proofs.html",
+            context! { user => operator(), subscriber => "s1", proofs => Vec::<Value>::new(), kinds => Vec::<Value>::new(), form => context! {} },
+        ),
+        (
+            "admin/terminations.html",
+            context! {
+                user => operator(), terminations => vec![termination("due"), termination("waived_terms_change"), termination("none")],
+                ends => vec![context! { value => "month_end", label => "M" }, context! { value => "date", label => "D" }],
+                reasons => vec![context! { value => "", label => "-" }], form => context! { subscription_id => "x", received_on => "2026-11-26", end => "date", date => "", reason => "" },
+                errors => context! { date => "no" }, error_list => vec![context! { field => "date", reason => "no" }],
+            },
+        ),
+        (
+            "admin/terminations.html",
+            context! { user => operator(), subscriber => "s1", terminations => Vec::<Value>::new(), ends => Vec::<Value>::new(), reasons => Vec::<Value>::new(), form => context! {} },
+        ),
+        (
+            "admin/terms.html",
+            context! {
+                user => operator(), versions => vec![terms_version("current"), context! { notices => Value::from(()), ..terms_version("past") }],
+                classes => vec![context! { value => "other", label => "O" }], can_publish => true,
+                form => context! { version => "2027-01", title => "T", body => "B <i>", summary => "", effective_on => "2027-01-01", class => "other", substantial => "1", closure => "", equivalent_migration => "" },
+                errors => context! { effective_on => "no" }, error_list => vec![context! { field => "effective_on", reason => "no" }],
+                published => context! { version => "2026-12", notified => 4 },
+            },
+        ),
+        (
+            "admin/incidents.html",
+            context! {
+                user => operator(), incidents => vec![incident()],
+                form => context! { title => "", resources => "", started_at => "2026-11-26T09:00", ended_at => "", force_majeure => "1" },
+                errors => context! { started_at => "no" }, error_list => vec![context! { field => "started_at", reason => "no" }],
+            },
+        ),
+        (
+            "admin/incidents.html",
+            context! { user => operator(), incidents => Vec::<Value>::new(), form => context! {} },
+        ),
+        (
+            "admin/incident.html",
+            context! {
+                user => operator(), incident => incident(),
+                compensations => vec![context! { subscriber_id => "s1", credit_note_id => "c1", amount => 1200, granted_by => "operator:x", created_at => when(now()) }],
+                cap => context! {
+                    subscriber_id => "s1", professional => true, force_majeure => false, cap => 7200, granted => 1200, remaining => 6000,
+                    periods => vec![context! { month => "2026-10", invoice_number => "F2026-000001", fee_incl => 3600, paid => 3600 }],
+                },
+                form => context! { subscriber_id => "s1", amount_excl => "99999", invoice_id => "" },
+                errors => context! { amount_excl => "no" }, error_list => vec![context! { field => "amount_excl", reason => "no" }],
+            },
+        ),
+        (
+            "admin/incident.html",
+            context! {
+                user => operator(), incident => context! { force_majeure => true, ..incident() }, compensations => Vec::<Value>::new(),
+                cap => context! { professional => false, force_majeure => true, cap => Value::from(()), granted => 0, remaining => 0, periods => Vec::<Value>::new() },
+                cap_error => "Refusé <i>", form => context! { subscriber_id => "x" },
+            },
+        ),
     ]
 }
 
@@ -355,6 +529,11 @@ async fn every_template_renders_in_both_languages_without_missing_keys() {
                 "{vat}",
                 "{invoices}",
                 "{issued}",
+                "{latest}",
+                "{max}",
+                "{kib}",
+                "{until}",
+                "{id}",
             ] {
                 assert!(
                     !html.contains(placeholder),
@@ -633,6 +812,57 @@ mod http {
         }
 
         async fn send(&mut self, method: &str, path: &str, form: &[(&str, &str)]) -> Page {
+            if method == "POST" {
+                let mut s = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in form {
+                    s.append_pair(k, v);
+                }
+                let body = s.finish().into_bytes();
+                self.send_raw(
+                    method,
+                    path,
+                    Some("application/x-www-form-urlencoded"),
+                    body,
+                )
+                .await
+            } else {
+                self.send_raw(method, path, None, vec![]).await
+            }
+        }
+
+        /// A `multipart/form-data` POST: text fields, then one file field.
+        async fn upload(
+            &mut self,
+            path: &str,
+            fields: &[(&str, &str)],
+            file: (&str, &str, &str, &[u8]),
+        ) -> Page {
+            let boundary = "----maocloud-test-boundary";
+            let mut body = Vec::new();
+            for (k, v) in fields {
+                body.extend_from_slice(
+                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                        .as_bytes(),
+                );
+            }
+            let (name, file_name, content_type, bytes) = file;
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\nContent-Type: {content_type}\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let ct = format!("multipart/form-data; boundary={boundary}");
+            self.send_raw("POST", path, Some(&ct), body).await
+        }
+
+        async fn send_raw(
+            &mut self,
+            method: &str,
+            path: &str,
+            content_type: Option<&str>,
+            body: Vec<u8>,
+        ) -> Page {
             let cookie = self
                 .cookies
                 .iter()
@@ -646,16 +876,10 @@ mod http {
             if !cookie.is_empty() {
                 req = req.header(header::COOKIE, cookie);
             }
-            let body = if method == "POST" {
-                req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-                let mut s = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in form {
-                    s.append_pair(k, v);
-                }
-                Body::from(s.finish())
-            } else {
-                Body::empty()
-            };
+            if let Some(ct) = content_type {
+                req = req.header(header::CONTENT_TYPE, ct);
+            }
+            let body = Body::from(body);
             let resp = self
                 .site
                 .router
@@ -1352,5 +1576,411 @@ mod http {
             !api.html.contains("<html"),
             "API paths keep their problem+json 404"
         );
+    }
+
+    /// A subscriber signed up through the console, and their id.
+    async fn subscriber_browser<'a>(
+        site: &'a Site,
+        email: &str,
+    ) -> (Browser<'a>, maocloud_types::SubscriberId) {
+        let mut b = Browser::new(site);
+        let csrf = b.get("/signup").await.csrf();
+        let done = b.post("/signup", &signup_form(&csrf, email)).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+        let list = accounts::subscriber_list(
+            &site.app,
+            &Ctx::system(),
+            Some(email),
+            &maocloud_types::PageRequest::first(1),
+        )
+        .await
+        .unwrap();
+        (b, list.items[0].id)
+    }
+
+    /// The value of `attr="…"` right after `marker` in `html`.
+    fn after(html: &str, marker: &str) -> String {
+        let at = html
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in {html}"))
+            + marker.len();
+        html[at..].split('"').next().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_terminates_at_month_end_then_withdraws() {
+        let site = site().await;
+        let offer = maocloud_app::billing::offer_create(
+            &site.app,
+            &Ctx::system(),
+            maocloud_app::billing::OfferInput {
+                code: "s".into(),
+                description: "Un petit cloud".into(),
+                terms: maocloud_billing::OfferTerms {
+                    name: "Small".into(),
+                    monthly_price: maocloud_types::Cents(3000),
+                    vat_rate_bp: 2000,
+                    includes: maocloud_billing::Inclusions::default(),
+                    usage: maocloud_billing::UsagePrices::default(),
+                    commitment_months: 0,
+                },
+                multiple_allowed: false,
+            },
+        )
+        .await
+        .unwrap();
+        let (mut b, _) = subscriber_browser(&site, "term@example.test").await;
+        let csrf = b.get("/account").await.csrf();
+        let done = b
+            .post(
+                "/account/subscriptions",
+                &[("csrf", &csrf), ("offer_id", &offer.id.to_string())],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        let page = b.get("/account/subscription").await;
+        let action = format!(
+            "/account/subscriptions/{}/terminate",
+            after(&page.html, "action=\"/account/subscriptions/")
+                .split('/')
+                .next()
+                .unwrap()
+        );
+        assert!(
+            page.html.contains(&format!("action=\"{action}\"")),
+            "the form"
+        );
+
+        // A date more than 10 days away is refused next to the form; nothing is scheduled.
+        let far = b
+            .post(
+                &action,
+                &[
+                    ("csrf", &csrf),
+                    ("end", "date"),
+                    ("date", "2026-12-31"),
+                    ("reason", ""),
+                ],
+            )
+            .await;
+        assert_eq!(far.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(far.html.contains("terminate-error-") && far.html.contains("10 jours"));
+        assert_eq!(
+            b.post(&action, &[("csrf", "forged"), ("end", "month_end")])
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+
+        let done = b
+            .post(
+                &action,
+                &[
+                    ("csrf", &csrf),
+                    ("end", "month_end"),
+                    ("date", ""),
+                    ("reason", ""),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (done.status, done.location.as_str()),
+            (StatusCode::SEE_OTHER, "/account/subscription"),
+            "{}",
+            done.html
+        );
+        let page = b.get("/account/subscription").await;
+        assert!(page.html.contains("Votre résiliation est enregistrée"));
+        assert!(
+            page.html.contains("Programmée"),
+            "{}",
+            super::around(&page.html, "termination-status")
+        );
+        assert!(
+            page.html.contains(">2026-11-30</time>"),
+            "the last day of the month"
+        );
+        assert!(page.html.contains("Aucune : pas d&#x27;engagement restant"));
+        assert!(
+            !page.html.contains(&format!("action=\"{action}\"")),
+            "no second termination"
+        );
+
+        // Withdrawn while scheduled: the contract continues and the form is back.
+        let withdraw = after(&page.html, "action=\"/account/subscriptions/");
+        let withdraw = format!("/account/subscriptions/{withdraw}");
+        assert!(withdraw.ends_with("/termination/withdraw"), "{withdraw}");
+        let done = b.post(&withdraw, &[("csrf", &csrf)]).await;
+        assert_eq!(done.location, "/account/subscription");
+        let page = b.get("/account/subscription").await;
+        assert!(page.html.contains("le contrat continue") && page.html.contains(&action));
+    }
+
+    #[tokio::test]
+    async fn an_operator_suspends_and_the_subscriber_sees_why() {
+        let site = site().await;
+        let (mut sub, id) = subscriber_browser(&site, "susp@example.test").await;
+        assert!(!sub.get("/account").await.html.contains("suspension-banner"));
+        let mut ops = operator_browser(&site, "abuse@example.test", OperatorRole::Abuse).await;
+        let page = ops.get("/admin/suspensions").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let csrf = page.csrf();
+        let refused = ops
+            .post(
+                "/admin/suspensions",
+                &[
+                    ("csrf", &csrf),
+                    ("subscriber_id", "nope"),
+                    ("cause", "breach"),
+                    ("reason", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.html.contains("href=\"#field-subscriber_id\""));
+        let done = ops
+            .post(
+                "/admin/suspensions",
+                &[
+                    ("csrf", &csrf),
+                    ("subscriber_id", &id.to_string()),
+                    ("cause", "breach"),
+                    ("reason", "Envoi de spam depuis la VM web-1"),
+                ],
+            )
+            .await;
+        assert_eq!(done.location, "/admin/suspensions", "{}", done.html);
+        let list = ops.get("/admin/suspensions").await;
+        assert!(list.html.contains("Envoi de spam") && list.html.contains("/lift"));
+
+        let home = sub.get("/account").await;
+        assert!(home.html.contains("id=\"suspension-banner\""));
+        assert!(
+            home.html.contains("Manquement aux conditions générales")
+                && home.html.contains("Envoi de spam depuis la VM web-1")
+                && home.html.contains("contactez le support"),
+            "{}",
+            super::around(&home.html, "suspension-banner")
+        );
+        let history = sub.get("/account/suspensions").await;
+        assert_eq!(history.status, StatusCode::OK);
+        assert!(history.html.contains("Envoi de spam"));
+
+        // Lifted with a reason: the banner is gone, the history keeps it.
+        let action = format!(
+            "/admin/suspensions/{}",
+            after(&list.html, "action=\"/admin/suspensions/")
+        );
+        assert!(action.ends_with("/lift"), "{action}");
+        let done = ops
+            .post(&action, &[("csrf", &csrf), ("reason", "VM nettoyée")])
+            .await;
+        assert_eq!(done.location, "/admin/suspensions");
+        assert!(!sub.get("/account").await.html.contains("suspension-banner"));
+        let history = sub.get("/account/suspensions").await;
+        assert!(
+            history.html.contains("VM nettoyée") && history.html.contains("suspension-none-active")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pdf_proof_is_uploaded_then_approved() {
+        let site = site().await;
+        let (mut sub, id) = subscriber_browser(&site, "proof@example.test").await;
+        assert!(sub
+            .get("/account/documents")
+            .await
+            .html
+            .contains("Aucun document"));
+        let mut ops = operator_browser(&site, "support@example.test", OperatorRole::Support).await;
+        let csrf = ops.get("/admin/proofs").await.csrf();
+        let done = ops
+            .post(
+                "/admin/proofs",
+                &[
+                    ("csrf", &csrf),
+                    ("subscriber_id", &id.to_string()),
+                    ("kind", "identity"),
+                    ("note", "Recto et verso de la carte d'identité"),
+                ],
+            )
+            .await;
+        assert_eq!(done.location, "/admin/proofs", "{}", done.html);
+
+        let page = sub.get("/account/documents").await;
+        assert!(
+            page.html.contains("Recto et verso")
+                && page.html.contains("enctype=\"multipart/form-data\"")
+        );
+        let scsrf = page.csrf();
+        let upload = format!(
+            "/account/documents/{}",
+            after(&page.html, "action=\"/account/documents/")
+        );
+        assert!(upload.ends_with("/upload"), "{upload}");
+        let pdf: &[u8] = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n";
+
+        // A forged token, or a file that is not what it says, changes nothing.
+        let forged = sub
+            .upload(
+                &upload,
+                &[("csrf", "forged")],
+                ("document", "id.pdf", "application/pdf", pdf),
+            )
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN);
+        let fake = sub
+            .upload(
+                &upload,
+                &[("csrf", &scsrf)],
+                ("document", "id.pdf", "application/pdf", b"not a pdf"),
+            )
+            .await;
+        assert_eq!(fake.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            fake.html.contains("upload-error-") && fake.html.contains("PDF"),
+            "{}",
+            super::around(&fake.html, "alert")
+        );
+
+        let done = sub
+            .upload(
+                &upload,
+                &[("csrf", &scsrf)],
+                ("document", "carte id.pdf", "application/pdf", pdf),
+            )
+            .await;
+        assert_eq!(done.location, "/account/documents", "{}", done.html);
+        let page = sub.get("/account/documents").await;
+        assert!(
+            page.html.contains("En cours de vérification") && page.html.contains("carte id.pdf")
+        );
+        let mine = sub
+            .get(&format!(
+                "/account/documents/{}",
+                after(&page.html, "href=\"/account/documents/")
+            ))
+            .await;
+        assert_eq!(mine.status, StatusCode::OK);
+        assert_eq!(mine.html.as_bytes(), pdf);
+
+        // The operator reads it and approves it with a reason.
+        let list = ops.get("/admin/proofs").await;
+        let file = format!(
+            "/admin/proofs/{}",
+            after(&list.html, "href=\"/admin/proofs/")
+        );
+        let got = ops.get(&file).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(got.html.as_bytes(), pdf);
+        let decision = format!(
+            "/admin/proofs/{}",
+            after(&list.html, "action=\"/admin/proofs/")
+        );
+        assert!(decision.ends_with("/decision"), "{decision}");
+        let done = ops
+            .post(
+                &decision,
+                &[
+                    ("csrf", &csrf),
+                    ("decision", "approve"),
+                    ("reason", "Conforme"),
+                ],
+            )
+            .await;
+        assert_eq!(done.location, "/admin/proofs", "{}", done.html);
+        let page = sub.get("/account/documents").await;
+        assert!(page.html.contains("Approuvé") && page.html.contains("Conforme"));
+        assert!(!page.html.contains("/upload\""), "nothing more to upload");
+    }
+
+    #[tokio::test]
+    async fn back_office_terms_incidents_and_letters() {
+        let site = site().await;
+        let (_, id) = subscriber_browser(&site, "pro@example.test").await;
+        let mut ops = operator_browser(&site, "admin@example.test", OperatorRole::Admin).await;
+        for path in [
+            "/admin/terms",
+            "/admin/incidents",
+            "/admin/terminations",
+            "/admin/suspensions",
+            "/admin/proofs",
+        ] {
+            let page = ops.get(path).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.html);
+        }
+        let csrf = ops.get("/admin/terms").await.csrf();
+        let early = ops
+            .post(
+                "/admin/terms",
+                &[
+                    ("csrf", &csrf),
+                    ("version", "2027-01"),
+                    ("title", "CGV 2027"),
+                    ("body", "# CGV\n\nTexte."),
+                    ("summary", "Nouveau prix"),
+                    ("effective_on", "2026-12-01"),
+                    ("class", "other"),
+                ],
+            )
+            .await;
+        assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(early.html.contains("href=\"#field-effective_on\""));
+        let done = ops
+            .post(
+                "/admin/terms",
+                &[
+                    ("csrf", &csrf),
+                    ("version", "2027-01"),
+                    ("title", "CGV 2027"),
+                    ("body", "# CGV\n\nTexte."),
+                    ("summary", "Nouveau prix"),
+                    ("effective_on", "2027-01-15"),
+                    ("class", "other"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+        assert!(
+            done.html.contains("Version 2027-01 publiée") && done.html.contains("Nouveau prix")
+        );
+
+        let done = ops
+            .post(
+                "/admin/incidents",
+                &[
+                    ("csrf", &csrf),
+                    ("title", "Panne zone A"),
+                    ("resources", "vm-1"),
+                    ("started_at", "2026-11-25T08:30"),
+                    ("ended_at", ""),
+                ],
+            )
+            .await;
+        assert!(
+            done.location.starts_with("/admin/incidents/"),
+            "{}",
+            done.html
+        );
+        let page = ops
+            .get(&format!("{}?subscriber_id={id}", done.location))
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.html.contains("id=\"cap-result\"") && page.html.contains("Pas de plafond"));
+        assert!(page.html.contains("2026-11-25 07:30 UTC"), "Paris time");
+
+        let refused = ops
+            .post(
+                "/admin/terminations",
+                &[
+                    ("csrf", &csrf),
+                    ("subscription_id", "nope"),
+                    ("received_on", "2026-11-20"),
+                    ("end", "month_end"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(refused.html.contains("href=\"#field-subscription_id\""));
     }
 }

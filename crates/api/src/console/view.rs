@@ -49,6 +49,15 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "account/document.html",
     "admin/offers.html",
     "admin/billing.html",
+    "account/suspensions.html",
+    "account/documents.html",
+    "account/terms.html",
+    "admin/suspensions.html",
+    "admin/proofs.html",
+    "admin/terminations.html",
+    "admin/terms.html",
+    "admin/incidents.html",
+    "admin/incident.html",
 );
 
 fn env() -> &'static Environment<'static> {

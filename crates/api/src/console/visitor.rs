@@ -43,6 +43,18 @@ const NOTICES: &[&str] = &[
     "payment_recorded",
     "credit_note_created",
     "marked_mailed",
+    "termination_scheduled",
+    "termination_withdrawn",
+    "document_uploaded",
+    "suspended",
+    "suspension_confirmed",
+    "suspension_lifted",
+    "proof_requested",
+    "proof_approved",
+    "proof_rejected",
+    "termination_recorded",
+    "incident_created",
+    "compensation_granted",
 ];
 
 /// Content-Security-Policy of every console page: no script at all, styles and images from here.
