@@ -25,7 +25,7 @@ use serde_json::json;
 
 const BILLING_ROLES: &[OperatorRole] = &[OperatorRole::Billing];
 
-fn terms_of(v: &serde_json::Value) -> Result<OfferTerms> {
+pub(crate) fn terms_of(v: &serde_json::Value) -> Result<OfferTerms> {
     serde_json::from_value(v.clone())
         .map_err(|e| Error::internal(format!("stored offer terms unreadable: {e}")))
 }

@@ -93,7 +93,7 @@ pub struct TerminationView {
 }
 
 fn terms_of(sub: &Subscription) -> Result<OfferTerms> {
-    serde_json::from_value(sub.terms.clone()).map_err(Error::internal)
+    billing::terms_of(&sub.terms)
 }
 
 /// The commitment fees from the day after `end` to the commitment's end, excluding VAT.

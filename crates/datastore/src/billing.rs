@@ -325,11 +325,7 @@ impl Tx {
         limit: i64,
         test_clock: Option<&str>,
     ) -> Result<Vec<Subscription>> {
-        let cols = SUB_COLS
-            .split(", ")
-            .map(|c| format!("s.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = crate::prefixed(SUB_COLS, "s");
         let q = format!(
             "SELECT {cols} FROM subscriptions s JOIN accounts a ON a.id = s.subscriber_id \
              WHERE s.status = 'active' AND s.billed_until < $1 AND ($2 IS NULL OR s.id > $2) \

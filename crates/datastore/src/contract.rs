@@ -382,11 +382,7 @@ impl Tx {
             &format!(
                 "SELECT {} FROM suspensions s JOIN accounts a ON a.id = s.subscriber_id \
                  WHERE s.cause = $1 AND s.status <> 'lifted' AND {CLOCK} ORDER BY s.id",
-                SUSP_COLS
-                    .split(", ")
-                    .map(|c| format!("s.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::prefixed(SUSP_COLS, "s")
             ),
             2,
         );
@@ -636,11 +632,7 @@ impl Tx {
                 "SELECT {} FROM terminations t JOIN accounts a ON a.id = t.subscriber_id \
                  WHERE t.end_date < $1 AND (t.status = 'scheduled' OR (t.status = 'ended' AND t.settled_at IS NULL)) \
                  AND {CLOCK} ORDER BY t.end_date, t.id",
-                TERM_COLS
-                    .split(", ")
-                    .map(|c| format!("t.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::prefixed(TERM_COLS, "t")
             ),
             2,
         );
@@ -697,11 +689,7 @@ impl Tx {
             &format!(
                 "SELECT {} FROM terminations t JOIN accounts a ON a.id = t.subscriber_id \
                  WHERE t.status = 'ended' AND t.erase_on <= $1 AND t.erased_at IS NULL AND {CLOCK} ORDER BY t.id",
-                TERM_COLS
-                    .split(", ")
-                    .map(|c| format!("t.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::prefixed(TERM_COLS, "t")
             ),
             2,
         );

@@ -273,6 +273,14 @@ pub(crate) mod col {
     }
 }
 
+/// `"a, b"` with alias `t` → `"t.a, t.b"`, for a column list in a query that joins.
+pub(crate) fn prefixed(cols: &str, alias: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn us(t: maocloud_types::Timestamp) -> i64 {
     t.as_microsecond()
 }

@@ -59,13 +59,13 @@ async fn run(s: &TestServer, token: &str, date: &str) -> Value {
     v
 }
 
-async fn invoices(s: &TestServer, token: &str) -> Vec<Value> {
+pub async fn invoices(s: &TestServer, token: &str) -> Vec<Value> {
     let (st, v) = s.get("/api/v1/invoices?limit=200", Some(token)).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     v["items"].as_array().unwrap().clone()
 }
 
-fn amounts(inv: &Value) -> Vec<i64> {
+pub fn amounts(inv: &Value) -> Vec<i64> {
     inv["lines"]
         .as_array()
         .unwrap()

@@ -3,6 +3,7 @@
 //! suspension (R-7.1a, c, d), proof requests, terms versions and notices (R-6.3, R-3.4,
 //! ), compensation caps and force majeure. Dates are Paris dates.
 
+use crate::billing::{amounts, invoices};
 use crate::both_dbs;
 use crate::harness::*;
 use maocloud_types::OperatorRole;
@@ -93,21 +94,6 @@ async fn terminate(s: &TestServer, token: &str, sub: &str, body: Value) -> (Stat
         body,
     )
     .await
-}
-
-async fn invoices(s: &TestServer, token: &str) -> Vec<Value> {
-    let (st, v) = s.get("/api/v1/invoices?limit=200", Some(token)).await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    v["items"].as_array().unwrap().clone()
-}
-
-fn amounts(inv: &Value) -> Vec<i64> {
-    inv["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["amount_cents"].as_i64().unwrap())
-        .collect()
 }
 
 fn field(v: &Value) -> Option<&str> {
