@@ -8,6 +8,7 @@
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod metadata;
 pub mod metrics;
 mod middleware;
 mod system;

@@ -89,6 +89,9 @@ pub struct Settings {
     pub incomplete_file_days: i64,
     /// R-7.3c: days a terminated subscriber's data stays read-only before it is erased (30).
     pub termination_grace_days: i64,
+    /// The first two octets of the private /16 subscribers' networks are carved from (one /24
+    /// per subscriber and host), e.g. `10.213`.
+    pub compute_pool: String,
 }
 
 impl Settings {
@@ -116,6 +119,7 @@ impl Settings {
             dunning_auto_suspend: true,
             incomplete_file_days: 15,
             termination_grace_days: 30,
+            compute_pool: "10.213".into(),
         }
     }
 }

@@ -44,6 +44,7 @@ impl Registry {
     pub fn standard() -> Registry {
         let mut r = Registry::default();
         crate::notify::register(&mut r);
+        crate::compute::vms::register(&mut r);
         r
     }
 }

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod compute;
 pub mod config;
 pub mod daily;
 pub mod demo;
@@ -44,6 +45,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     settings: Settings,
+    agents: compute::Agents,
 }
 
 impl App {
@@ -59,6 +61,7 @@ impl App {
                 clock,
                 mailer,
                 settings,
+                agents: compute::Agents::default(),
             }),
         }
     }
@@ -70,6 +73,10 @@ impl App {
     }
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+    /// The hypervisor agents this control plane talks to.
+    pub fn agents(&self) -> &compute::Agents {
+        &self.inner.agents
     }
     pub(crate) fn mailer(&self) -> &dyn Mailer {
         &*self.inner.mailer

@@ -138,6 +138,7 @@ pub(crate) async fn start(
         lift_reason: None,
     };
     tx.suspension_create(&s).await?;
+    crate::compute::vms::enforce_later(tx, s.subscriber_id, s.created_at).await?;
     if active {
         tell_suspended(app, tx, &s).await?;
     }
@@ -195,6 +196,7 @@ pub async fn confirm(app: &App, ctx: &Ctx, id: &str) -> Result<Suspension> {
             reason: "this suspension is not waiting for confirmation".into(),
         });
     }
+    crate::compute::vms::enforce_later(&mut tx, s.subscriber_id, app.now()).await?;
     let s = Suspension {
         status: "active".into(),
         started_at: Some(app.now()),
@@ -252,6 +254,7 @@ async fn end(app: &App, tx: &mut Tx, ctx: &Ctx, s: &Suspension, reason: &str) ->
     {
         return Ok(());
     }
+    crate::compute::vms::enforce_later(tx, s.subscriber_id, app.now()).await?;
     if s.status == "active" {
         let account = tx.account_fetch(s.subscriber_id.0).await?;
         let lang = Lang::parse(&account.locale);

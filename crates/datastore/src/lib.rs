@@ -8,6 +8,7 @@
 pub mod accounts;
 mod audit;
 pub mod billing;
+pub mod compute;
 pub mod contract;
 mod credentials;
 mod idempotency;

@@ -22,7 +22,8 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-pub async fn invoice_run(n: u64, config: ServeConfig) -> anyhow::Result<()> {
+pub async fn invoice_run(n: u64, mut config: ServeConfig) -> anyhow::Result<()> {
+    config.compute = crate::config::ComputeMode::Off;
     let platform = Platform::build(config, Arc::new(SystemClock)).await?;
     let app = platform.app;
     let ctx = Ctx::system();

@@ -79,6 +79,18 @@ pub enum Command {
     /// Incidents and compensation, for operators.
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Virtual machines: launch, control, console (R-1a).
+    #[command(subcommand)]
+    Vm(crate::compute_cli::VmCommand),
+    /// The image catalogue, and for admins importing images.
+    #[command(subcommand)]
+    Image(crate::compute_cli::ImageCommand),
+    /// Your SSH public keys, put into the VMs you launch.
+    #[command(subcommand, name = "ssh-key")]
+    SshKey(crate::compute_cli::SshKeyCommand),
+    /// Hypervisor hosts and their load (operators).
+    #[command(subcommand)]
+    Host(crate::compute_cli::HostCommand),
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Measure the platform on this machine (see `scripts/bench`).
@@ -557,6 +569,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Vm(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::compute_cli::vm(&c, out, cmd).await
+        }
+        Command::Image(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::compute_cli::image(&c, out, cmd).await
+        }
+        Command::SshKey(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::compute_cli::ssh_key(&c, out, cmd).await
+        }
+        Command::Host(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::compute_cli::host(&c, out, cmd).await
         }
         Command::Openapi => {
             print!("{}", maocloud_api::openapi_json());

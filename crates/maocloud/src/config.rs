@@ -54,6 +54,25 @@ pub struct ServeArgs {
     /// Console session lifetime in hours [default: 12].
     #[arg(long, env = "MAOCLOUD_SESSION_TTL_HOURS", value_name = "HOURS")]
     pub session_ttl_hours: Option<i64>,
+    /// Compute on this machine: `qemu` (real guests; needs root, qemu-system-x86 and
+    /// dnsmasq-base), `sim` (a simulated host: nothing boots) or `off` [default: qemu].
+    #[arg(long, env = "MAOCLOUD_COMPUTE", value_name = "MODE")]
+    pub compute: Option<String>,
+    /// Where guests' metadata requests (169.254.169.254, redirected by each host) are served
+    /// [default: 0.0.0.0:8775; port 0 picks a free one].
+    #[arg(long, env = "MAOCLOUD_METADATA_LISTEN", value_name = "ADDR:PORT")]
+    pub metadata_listen: Option<SocketAddr>,
+    /// First two octets of the private /16 subscribers' networks come from [default: 10.213].
+    #[arg(long, env = "MAOCLOUD_COMPUTE_POOL", value_name = "A.B")]
+    pub compute_pool: Option<String>,
+    /// The host interface guests' traffic may leave by, masqueraded (outbound NAT); without it
+    /// guests reach only their host's DHCP and metadata service and each other.
+    #[arg(long, env = "MAOCLOUD_UPLINK", value_name = "IFACE")]
+    pub uplink: Option<String>,
+    /// In demo mode, the test guest to offer as an image, if built there
+    /// (`scripts/build-test-guest`) [default: target/test-guest].
+    #[arg(long, env = "MAOCLOUD_DEMO_GUEST", value_name = "DIR")]
+    pub demo_guest: Option<PathBuf>,
 }
 
 /// The same settings, as read from the TOML file.
@@ -78,6 +97,11 @@ struct FileConfig {
     sweep_interval_secs: Option<u64>,
     /// Contract-lifecycle delays (file only).
     contract: Option<ContractConfig>,
+    compute: Option<String>,
+    metadata_listen: Option<SocketAddr>,
+    compute_pool: Option<String>,
+    demo_guest: Option<PathBuf>,
+    uplink: Option<String>,
 }
 
 /// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
@@ -112,6 +136,19 @@ pub struct ServeConfig {
     pub session_ttl_hours: i64,
     pub seller: maocloud_app::Seller,
     pub invoice_due_days: i64,
+    pub compute: ComputeMode,
+    pub metadata_listen: SocketAddr,
+    pub compute_pool: String,
+    pub demo_guest: PathBuf,
+    pub uplink: Option<String>,
+}
+
+/// How `serve` runs guests on its own machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComputeMode {
+    Qemu,
+    Sim,
+    Off,
 }
 
 impl ServeArgs {
@@ -182,7 +219,34 @@ impl ServeArgs {
         ) {
             bail!("[contract] dunning_suspension must be \"automatic\" or \"operator\"");
         }
+        let compute = match self.compute.clone().or(file.compute).as_deref() {
+            None | Some("qemu") => ComputeMode::Qemu,
+            Some("sim") => ComputeMode::Sim,
+            Some("off") => ComputeMode::Off,
+            Some(other) => bail!("--compute must be qemu, sim or off (got {other})"),
+        };
+        let compute_pool = self
+            .compute_pool
+            .clone()
+            .or(file.compute_pool)
+            .unwrap_or_else(|| "10.213".into());
+        let octets: Vec<&str> = compute_pool.split('.').collect();
+        if octets.len() != 2 || octets.iter().any(|o| o.parse::<u8>().is_err()) {
+            bail!("--compute-pool must be two octets such as 10.213 (got {compute_pool})");
+        }
         Ok(ServeConfig {
+            compute,
+            metadata_listen: self
+                .metadata_listen
+                .or(file.metadata_listen)
+                .unwrap_or_else(|| "0.0.0.0:8775".parse().expect("valid")),
+            compute_pool,
+            uplink: self.uplink.clone().or(file.uplink),
+            demo_guest: self
+                .demo_guest
+                .clone()
+                .or(file.demo_guest)
+                .unwrap_or_else(|| PathBuf::from("target/test-guest")),
             sweep_interval_secs: self
                 .sweep_interval_secs
                 .or(file.sweep_interval_secs)

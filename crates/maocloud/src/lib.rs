@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod compute_cli;
 pub mod config;
 pub mod output;
 pub mod serve;

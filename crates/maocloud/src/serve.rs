@@ -1,7 +1,7 @@
 //! Starting the platform: connect and migrate the database, choose the mail transport, build
 //! the application and the HTTP app, run the background jobs, serve until Ctrl-C or SIGTERM.
 
-use crate::config::ServeConfig;
+use crate::config::{ComputeMode, ServeConfig};
 use anyhow::Context;
 use maocloud_api::{metrics::Metrics, AppState};
 use maocloud_app::{jobs, App, Settings};
@@ -18,6 +18,8 @@ pub struct Platform {
     pub app: App,
     pub state: AppState,
     pub config: ServeConfig,
+    /// The metadata service's listener, when compute runs here.
+    pub metadata: Option<TcpListener>,
 }
 
 impl Platform {
@@ -54,6 +56,7 @@ impl Platform {
         settings.termination_grace_days = c
             .termination_grace_days
             .unwrap_or(settings.termination_grace_days);
+        settings.compute_pool = config.compute_pool.clone();
         let app = App::new(db, clock, mailer, settings);
         app.bootstrap().await.context("preparing the database")?;
         let state = AppState {
@@ -61,7 +64,8 @@ impl Platform {
             metrics: Arc::new(Metrics::default()),
             metrics_token: config.metrics_token.clone(),
         };
-        Ok(Platform { app, state, config })
+        let metadata = attach_compute(&app, &config).await?;
+        Ok(Platform { app, state, config, metadata })
     }
 
     /// Serves HTTP on `listener` and runs background jobs until `shutdown` turns true.
@@ -83,6 +87,9 @@ impl Platform {
                 shutdown.clone(),
             ));
         }
+        if let Some(l) = self.metadata {
+            run_compute(&self.app, l, shutdown.clone());
+        }
         let router = maocloud_api::app(self.state);
         let mut stop = shutdown.clone();
         axum::serve(
@@ -97,6 +104,89 @@ impl Platform {
         self.app.db().close().await;
         Ok(())
     }
+}
+
+/// Compute on this machine: binds the metadata listener guests reach (its port goes into
+/// every network's redirect), attaches the in-process hypervisor agent (QEMU, or simulated)
+/// and, in demo mode, offers the test guest as an image.
+async fn attach_compute(app: &App, config: &ServeConfig) -> anyhow::Result<Option<TcpListener>> {
+    if config.compute == ComputeMode::Off {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(config.metadata_listen)
+        .await
+        .with_context(|| format!("metadata service: listening on {}", config.metadata_listen))?;
+    app.agents().set_metadata_port(listener.local_addr()?.port());
+    let agent: Arc<dyn maocloud_hypervisor::Agent> = match config.compute {
+        ComputeMode::Sim => Arc::new(maocloud_hypervisor::sim::SimAgent::new(
+            maocloud_hypervisor::sim::SimConfig {
+                hostname: format!("{}-sim", hostname()),
+                ..Default::default()
+            },
+        )),
+        _ => {
+            let mut cfg = maocloud_hypervisor::qemu::QemuConfig::new(config.data_dir.join("compute"));
+            cfg.uplink = config.uplink.clone();
+            match maocloud_hypervisor::qemu::QemuAgent::open(cfg).await {
+                Ok(a) => Arc::new(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, "compute is off: the QEMU agent could not start (run as root with qemu-system-x86 and dnsmasq-base installed, or pass --compute sim)");
+                    return Ok(Some(listener));
+                }
+            }
+        }
+    };
+    let host = maocloud_app::compute::hosts::attach(app, agent, None).await?;
+    tracing::info!(host = %host.name, accel = %host.accel, "hypervisor host attached");
+    if config.demo {
+        let dir = &config.demo_guest;
+        if dir.join("vmlinuz").exists() && dir.join("initrd.img").exists() {
+            maocloud_app::demo::register_test_guest(app, dir).await?;
+        } else {
+            tracing::info!("no test guest in {} (scripts/build-test-guest builds it): no demo image", dir.display());
+        }
+    }
+    Ok(Some(listener))
+}
+
+/// Serves the metadata service and beats the hosts' heartbeat (capacity, crashed guests).
+fn run_compute(app: &App, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let mut stop = shutdown.clone();
+    let router = maocloud_api::metadata::router(app.clone());
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "metadata service stopped");
+        }
+    });
+    let app = app.clone();
+    let mut stop = shutdown;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if let Err(e) = maocloud_app::compute::hosts::heartbeat_all(&app).await {
+                tracing::warn!(error = %e, "host heartbeat failed");
+            }
+        }
+    });
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Sweeps today for the live subscribers every `every` (the date rules that fire by

@@ -62,4 +62,14 @@ define_id!(
     InvoiceId,
     /// A payment received.
     PaymentId,
+    /// A hypervisor host (compute).
+    HostId,
+    /// A disk image VMs boot from.
+    ImageId,
+    /// A virtual machine.
+    VmId,
+    /// A subscriber's SSH public key.
+    SshKeyId,
+    /// A subscriber's network on one host.
+    NetworkId,
 );

@@ -4,6 +4,7 @@
 mod accounts;
 mod backoffice;
 mod billing;
+mod compute;
 mod contract;
 mod messages;
 mod sepa;
@@ -31,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(test_clocks::routes())
         .merge(sepa::routes())
         .merge(contract::routes())
+        .merge(compute::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

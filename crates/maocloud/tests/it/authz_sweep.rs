@@ -75,6 +75,46 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         .as_str()
         .unwrap_or("01a20000-0000-7000-8000-000000000000")
         .to_string();
+    // Compute: a simulated host, an image, the owner's SSH key and VM (before the suspension
+    // below, which would refuse the VM).
+    let sim = std::sync::Arc::new(maocloud_hypervisor::sim::SimAgent::new(Default::default()));
+    let host = maocloud_app::compute::hosts::attach(&s.app, sim, None).await.unwrap();
+    let host_id = host.id.to_string();
+    let dir = s.data.path().join("img");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("k"), b"k").unwrap();
+    std::fs::write(dir.join("i"), b"i").unwrap();
+    let image = maocloud_app::compute::images::register_kernel(
+        &s.app,
+        &maocloud_app::Ctx::system(),
+        maocloud_app::compute::images::RegisterKernel {
+            name: "sweep".into(),
+            description: String::new(),
+            kernel: dir.join("k"),
+            initrd: dir.join("i"),
+            cmdline: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let image_id = image.id.to_string();
+    let (_, key) = s
+        .post(
+            "/api/v1/ssh-keys",
+            Some(&a.token),
+            json!({"name": "k", "public_key": crate::compute::KEY}),
+        )
+        .await;
+    let key_id = key["id"].as_str().unwrap().to_string();
+    let (_, vm) = s
+        .post(
+            "/api/v1/vms",
+            Some(&a.token),
+            json!({"name": "sweep", "image": "sweep", "size": "xs"}),
+        )
+        .await;
+    let vm_id = vm["id"].as_str().unwrap().to_string();
+    s.run_jobs().await;
     // Contract lifecycle: a suspension, a proof request and an incident about the owner.
     let abuse = s
         .operator("abuse@maocloud.test", maocloud_types::OperatorRole::Abuse)
@@ -131,6 +171,14 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             proof_id.clone()
         } else if path.starts_with("/api/v1/incidents/") {
             incident_id.clone()
+        } else if path.starts_with("/api/v1/vms/") {
+            vm_id.clone()
+        } else if path.starts_with("/api/v1/ssh-keys/") {
+            key_id.clone()
+        } else if path.starts_with("/api/v1/images/") {
+            image_id.clone()
+        } else if path.starts_with("/api/v1/hosts/") {
+            host_id.clone()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }
@@ -160,6 +208,10 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
                     json!({"offer_id": offer_id})
                 } else if path.ends_with("/termination") {
                     json!({"end": "month_end"})
+                } else if path.ends_with("/resize") {
+                    json!({"size": "s"})
+                } else if path.ends_with("/console") {
+                    json!({"input": "ls\n"})
                 } else {
                     json!({})
                 }
@@ -174,7 +226,10 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
                     "{method} {path} declares security but answered {anon} without credentials"
                 );
             }
-            if path.contains('{') {
+            // The image catalogue is public to every signed-in user: reading an image is not
+            // reading someone's resource.
+            let public = m == Method::GET && path == "/api/v1/images/{id}";
+            if path.contains('{') && !public {
                 assert!(
                     other == StatusCode::NOT_FOUND || other == StatusCode::FORBIDDEN,
                     "{method} {path} gave {other} to another subscriber: {other_body}"

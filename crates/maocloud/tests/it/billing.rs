@@ -39,7 +39,7 @@ fn offer_body(code: &str, name: &str, price_cents: i64, commitment: i64) -> Valu
     })
 }
 
-async fn subscribe(s: &TestServer, token: &str, offer: &str) -> Value {
+pub async fn subscribe(s: &TestServer, token: &str, offer: &str) -> Value {
     let (st, v) = s
         .post(
             "/api/v1/subscriptions",

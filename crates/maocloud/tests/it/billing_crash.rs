@@ -17,6 +17,7 @@ const N: u64 = 3000;
 async fn local_app(data: &std::path::Path) -> maocloud_app::App {
     let config = ServeArgs {
         data_dir: Some(data.to_path_buf()),
+        compute: Some("off".into()),
         ..Default::default()
     }
     .resolve()
@@ -31,6 +32,8 @@ fn serve(data: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_maocloud"))
         .args([
             "serve",
+            "--compute",
+            "off",
             "--data-dir",
             data.to_str().unwrap(),
             "--listen",

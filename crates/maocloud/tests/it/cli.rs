@@ -331,6 +331,10 @@ async fn serve_demo_prints_credentials_that_work() {
         .args([
             "serve",
             "--demo",
+            "--compute",
+            "sim",
+            "--metadata-listen",
+            "127.0.0.1:0",
             "--data-dir",
             data.path().to_str().unwrap(),
             "--listen",

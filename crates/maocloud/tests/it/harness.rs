@@ -143,6 +143,9 @@ impl TestServer {
             jobs_interval_ms: Some(3_600_000),
             // The daily sweep too: tests sweep through test clocks or `daily::sweep_live`.
             sweep_interval_secs: Some(0),
+            // No hypervisor unless a test asks for one (compute tests use `sim` or `qemu`).
+            compute: Some("off".into()),
+            metadata_listen: Some("0.0.0.0:0".parse().unwrap()),
             ..Default::default()
         }
         .resolve()

@@ -8,6 +8,7 @@ mod authz_sweep;
 pub mod billing;
 mod billing_crash;
 mod cli;
+mod compute;
 mod console;
 mod contract;
 mod email;

@@ -1,0 +1,174 @@
+//! Hypervisor hosts: registering an agent (the in-process one at start, remote ones as they
+//! join), heartbeats that refresh capacity and notice crashed guests, reconciliation that
+//! removes what an agent runs without the control plane knowing it (orphans), and the
+//! operators' view of hosts and their load.
+
+use crate::{App, Ctx, Error, Result};
+use maocloud_datastore::compute::{Host, Load};
+use maocloud_hypervisor::{Agent, PowerState};
+use maocloud_types::{HostId, OperatorRole};
+use std::sync::Arc;
+
+/// A host with what its VMs take of it, for operators.
+#[derive(Debug, Clone)]
+pub struct HostView {
+    pub host: Host,
+    pub load: Load,
+    pub attached: bool,
+}
+
+/// Registers (or refreshes) the host an agent runs on and attaches the agent, then reconciles.
+pub async fn attach(app: &App, agent: Arc<dyn Agent>, url: Option<String>) -> Result<Host> {
+    let report = agent
+        .report()
+        .await
+        .map_err(|e| Error::internal(format!("the agent did not report: {e}")))?;
+    let now = app.now();
+    let mut tx = app.db().write().await?;
+    let host = tx
+        .host_upsert(&Host {
+            id: HostId::new(),
+            name: report.hostname.clone(),
+            url,
+            token_hash: None,
+            accel: serde_json::to_value(report.accel)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            vcpus: report.capacity.vcpus as i64,
+            memory_mib: report.capacity.memory_mib as i64,
+            disk_gib: report.capacity.disk_gib as i64,
+            warnings: serde_json::to_string(&report.warnings).map_err(Error::internal)?,
+            status: "up".into(),
+            last_seen_at: now,
+            created_at: now,
+        })
+        .await?;
+    tx.commit().await?;
+    for w in &report.warnings {
+        tracing::warn!(host = %host.name, "{w}");
+    }
+    app.agents().attach(host.id, agent);
+    reconcile_with(app, host.id, true).await?;
+    Ok(host)
+}
+
+/// Brings the records and a host into line: a VM the host runs that the control plane does not
+/// have (or has deleted) is removed; a VM that should run but whose QEMU died is marked crashed.
+pub async fn reconcile(app: &App, host: HostId) -> Result<()> {
+    reconcile_with(app, host, false).await
+}
+
+/// `resume`: also re-enqueue the changes in flight on this host (when its agent (re)attaches,
+/// i.e. when the control plane starts).
+async fn reconcile_with(app: &App, host: HostId, resume: bool) -> Result<()> {
+    let Some(agent) = app.agents().get(host) else { return Ok(()) };
+    let report = match agent.report().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(%host, error = %e, "host did not answer");
+            let mut tx = app.db().write().await?;
+            tx.host_set_status(host, "down").await?;
+            return Ok(tx.commit().await?);
+        }
+    };
+    let known = {
+        let mut tx = app.db().read().await?;
+        let mut all = Vec::new();
+        let mut page = maocloud_types::PageRequest::first(200);
+        loop {
+            let rows = tx
+                .vm_list(&maocloud_datastore::Scope::All, None, Some(host), &page)
+                .await?;
+            let more = rows.len() > 200;
+            page.after = rows.iter().take(200).last().map(|v| v.id.to_string());
+            all.extend(rows.into_iter().take(200));
+            if !more {
+                break all;
+            }
+        }
+    };
+    // A change in flight when the control plane stopped resumes now rather than when its
+    // job's lease runs out (converging twice is harmless: every step is idempotent).
+    let busy: Vec<_> = known.iter().filter(|v| super::vms::BUSY.contains(&v.state.as_str())).map(|v| v.id).collect();
+    if resume && !busy.is_empty() {
+        let now = app.now();
+        let mut tx = app.db().write().await?;
+        for id in busy {
+            super::vms::converge_later(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+    }
+    for vm in &report.vms {
+        let record = known.iter().find(|v| v.id.as_uuid() == vm.id);
+        match record {
+            None => {
+                // Not ours (any more): e.g. a create undone, or a delete the control plane
+                // recorded before it crashed. Remove it, or it would leak a disk and a process.
+                tracing::warn!(vm = %vm.id, "removing a VM the control plane does not know");
+                if let Err(e) = agent.delete(vm.id).await {
+                    tracing::warn!(vm = %vm.id, error = %e, "could not remove an orphan VM");
+                }
+            }
+            Some(v) if vm.power == PowerState::Crashed && v.state == "running" => {
+                super::vms::mark_crashed(app, v.id).await?;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Refreshes every attached host: capacity, warnings, status, crashed guests.
+pub async fn heartbeat_all(app: &App) -> Result<()> {
+    for host in app.agents().hosts() {
+        if let Some(agent) = app.agents().get(host) {
+            if let Ok(report) = agent.report().await {
+                let mut tx = app.db().write().await?;
+                let h = tx.host_fetch(host).await?;
+                tx.host_upsert(&Host {
+                    vcpus: report.capacity.vcpus as i64,
+                    memory_mib: report.capacity.memory_mib as i64,
+                    disk_gib: report.capacity.disk_gib as i64,
+                    warnings: serde_json::to_string(&report.warnings).map_err(Error::internal)?,
+                    last_seen_at: app.now(),
+                    ..h
+                })
+                .await?;
+                tx.commit().await?;
+            }
+        }
+        reconcile(app, host).await?;
+    }
+    Ok(())
+}
+
+/// Every host with its load (operators).
+pub async fn list(app: &App, ctx: &Ctx) -> Result<Vec<HostView>> {
+    ctx.require_operator(&[OperatorRole::Support, OperatorRole::Abuse, OperatorRole::Billing])?;
+    let mut tx = app.db().read().await?;
+    let loads = tx.host_loads().await?;
+    Ok(tx
+        .host_list()
+        .await?
+        .into_iter()
+        .map(|h| HostView {
+            load: loads.iter().find(|(id, _)| *id == h.id).map(|(_, l)| *l).unwrap_or_default(),
+            attached: app.agents().get(h.id).is_some(),
+            host: h,
+        })
+        .collect())
+}
+
+/// Takes a host out of placement (`disabled`) or puts it back (`up`); admins only.
+pub async fn set_enabled(app: &App, ctx: &Ctx, id: &str, enabled: bool) -> Result<Host> {
+    ctx.require_operator(&[])?;
+    let id: HostId = id.parse().map_err(|_| Error::NotFound)?;
+    let mut tx = app.db().write().await?;
+    tx.host_fetch(id).await?;
+    tx.host_set_status(id, if enabled { "up" } else { "disabled" }).await?;
+    crate::audit::record(&mut tx, ctx, app.now(), if enabled { "host.enable" } else { "host.disable" }, Some(&id.to_string()), None, serde_json::json!({})).await?;
+    let h = tx.host_fetch(id).await?;
+    tx.commit().await?;
+    Ok(h)
+}
