@@ -9,6 +9,7 @@ pub mod billing;
 mod billing_crash;
 mod cli;
 mod compute;
+mod compute_qemu;
 mod console;
 mod contract;
 mod email;
