@@ -60,6 +60,21 @@ pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> 
             tx.account_set_email_verified(id.0, app.now()).await?;
             tx.commit().await?;
             out.subscriber = Some((DEMO_SUBSCRIBER.into(), sub_pw));
+            // Subscribed to Cloud M, so the demo subscriber can launch VMs within its
+            // inclusions (their compute quota) straight away.
+            seed_price_list(app).await?;
+            let offer = crate::billing::offer_list(app, false)
+                .await?
+                .into_iter()
+                .find(|(o, _)| o.code == "cloud-m")
+                .map(|(o, _)| o.id);
+            if let Some(offer) = offer {
+                let ctx = Ctx {
+                    principal: maocloud_types::Principal::Subscriber(id),
+                    ip: "demo-seed".into(),
+                };
+                crate::billing::subscribe(app, &ctx, offer).await?;
+            }
         }
         Err(Error::Conflict { .. }) => {}
         Err(e) => return Err(e),

@@ -89,6 +89,9 @@ pub fn same_vm(existing: &VmSpec, asked: &VmSpec) -> bool {
     let strip = |spec: &VmSpec| {
         let mut spec = spec.clone();
         spec.network.leases.clear();
+        // Where metadata requests go is the network's (ensure_network applies a change), not
+        // the VM's: a control plane restarted on another metadata port re-creates the same VM.
+        spec.network.metadata_to.clear();
         spec.size = Resources::default();
         spec
     };
