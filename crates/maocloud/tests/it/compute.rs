@@ -316,3 +316,52 @@ async fn the_metadata_service_answers_no_one_but_a_vm() {
     let r = reqwest::get(format!("http://127.0.0.1:{port}/openstack/latest/meta_data.json")).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+fn qemu_img(args: &[&str]) {
+    let st = std::process::Command::new("qemu-img").args(args).stdout(std::process::Stdio::null()).status().expect("qemu-img runs");
+    assert!(st.success(), "qemu-img {args:?}");
+}
+
+fn sha256_of(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// Images: checksum verified, qcow2/raw inspected, backing files refused; only admins import.
+crate::both_dbs!(image_import_checks_what_it_offers, |s: TestServer| async move {
+    let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
+    let dir = s.data.path().join("uploads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", good.to_str().unwrap(), "3G"]);
+    let base = dir.join("base.raw");
+    qemu_img(&["create", "-q", "-f", "raw", base.to_str().unwrap(), "1M"]);
+    let sneaky = dir.join("sneaky.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", "-F", "raw", "-b", base.to_str().unwrap(), sneaky.to_str().unwrap()]);
+    let import = |name: &str, path: &std::path::Path, sha: String| json!({"name": name, "source": path.to_str().unwrap(), "sha256": sha});
+
+    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("debian", &good, "0".repeat(64))).await;
+    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("sha256")), "a wrong checksum is refused: {v}");
+    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("sneaky", &sneaky, sha256_of(&sneaky))).await;
+    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("source")), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("backing file"), "{v}");
+    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("nothing", &dir.join("absent"), "0".repeat(64))).await;
+    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("source")), "{v}");
+    let alice = s.subscriber("alice@example.test").await;
+    let (st, _) = s.post("/api/v1/images", Some(&alice.token), import("debian", &good, sha256_of(&good))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (_, list) = s.get("/api/v1/images", Some(&alice.token)).await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing refused was offered: {list}");
+
+    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("debian", &good, sha256_of(&good))).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!((v["format"].as_str(), v["min_disk_gib"].as_i64()), (Some("qcow2"), Some(3)), "{v}");
+    let (_, list) = s.get("/api/v1/images", Some(&alice.token)).await;
+    assert_eq!(list[0]["name"], "debian");
+    let (st, _) = s.post("/api/v1/images", Some(&admin.token), import("debian", &good, sha256_of(&good))).await;
+    assert_eq!(st, StatusCode::CONFLICT, "names are unique");
+    let (st, v) = s.call(Method::DELETE, "/api/v1/images/debian", Some(&admin.token), None).await;
+    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("retired")));
+    let (st, _) = s.get("/api/v1/images/debian", Some(&alice.token)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "a retired image is gone from the catalogue");
+});
