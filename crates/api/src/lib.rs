@@ -5,6 +5,7 @@
 //! result into a view. Errors become problem+json in one place (`error.rs`). The route table and
 //! the OpenAPI document are built from the same annotated handlers, so they cannot drift apart.
 
+pub mod agent_link;
 pub mod console;
 pub mod error;
 pub mod extract;

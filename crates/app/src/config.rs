@@ -92,6 +92,8 @@ pub struct Settings {
     /// The first two octets of the private /16 subscribers' networks are carved from (one /24
     /// per subscriber and host), e.g. `10.213`.
     pub compute_pool: String,
+    /// The token remote hypervisor agents join with (`maocloud agent --join URL --token T`).
+    pub agent_token: Option<String>,
 }
 
 impl Settings {
@@ -120,6 +122,7 @@ impl Settings {
             incomplete_file_days: 15,
             termination_grace_days: 30,
             compute_pool: "10.213".into(),
+            agent_token: None,
         }
     }
 }

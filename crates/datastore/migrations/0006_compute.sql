@@ -7,7 +7,8 @@ CREATE TABLE hosts (
     name TEXT NOT NULL UNIQUE,
     -- NULL: the agent runs inside `serve`; else the URL the control plane calls.
     url TEXT,
-    token_hash TEXT,
+    -- the secret the control plane calls a remote agent with, sealed (XChaCha20-Poly1305).
+    agent_secret TEXT,
     accel TEXT NOT NULL,
     vcpus BIGINT NOT NULL,
     memory_mib BIGINT NOT NULL,

@@ -13,7 +13,7 @@ pub struct Host {
     pub id: HostId,
     pub name: String,
     pub url: Option<String>,
-    pub token_hash: Option<String>,
+    pub agent_secret: Option<String>,
     pub accel: String,
     pub vcpus: i64,
     pub memory_mib: i64,
@@ -118,7 +118,7 @@ pub struct UsageSum {
     pub seconds: i64,
 }
 
-const HOST_COLS: &str = "id, name, url, token_hash, accel, vcpus, memory_mib, disk_gib, warnings, status, last_seen_at, created_at";
+const HOST_COLS: &str = "id, name, url, agent_secret, accel, vcpus, memory_mib, disk_gib, warnings, status, last_seen_at, created_at";
 const IMAGE_COLS: &str = "id, name, description, kind, format, path, kernel_path, initrd_path, cmdline, size_bytes, sha256, min_disk_gib, status, created_at";
 const KEY_COLS: &str = "id, subscriber_id, name, public_key, fingerprint, created_at";
 const NET_COLS: &str = "id, subscriber_id, host_id, slot, cidr, gateway, created_at";
@@ -129,7 +129,7 @@ fn host(r: &AnyRow) -> Result<Host> {
         id: col::id(r, "id")?,
         name: col::get(r, "name")?,
         url: col::get(r, "url")?,
-        token_hash: col::get(r, "token_hash")?,
+        agent_secret: col::get(r, "agent_secret")?,
         accel: col::get(r, "accel")?,
         vcpus: col::get(r, "vcpus")?,
         memory_mib: col::get(r, "memory_mib")?,
@@ -219,7 +219,7 @@ impl Tx {
         self.check_writable()?;
         sqlx::query(&format!(
             "INSERT INTO hosts ({HOST_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (name) DO UPDATE SET url = excluded.url, token_hash = COALESCE(excluded.token_hash, hosts.token_hash), \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, agent_secret = COALESCE(excluded.agent_secret, hosts.agent_secret), \
              accel = excluded.accel, vcpus = excluded.vcpus, memory_mib = excluded.memory_mib, \
              disk_gib = excluded.disk_gib, warnings = excluded.warnings, \
              status = CASE WHEN hosts.status = 'disabled' THEN 'disabled' ELSE 'up' END, \
@@ -228,7 +228,7 @@ impl Tx {
         .bind(h.id.to_string())
         .bind(&h.name)
         .bind(&h.url)
-        .bind(&h.token_hash)
+        .bind(&h.agent_secret)
         .bind(&h.accel)
         .bind(h.vcpus)
         .bind(h.memory_mib)
@@ -267,6 +267,17 @@ impl Tx {
         sqlx::query("UPDATE hosts SET status = $2 WHERE id = $1")
             .bind(id.to_string())
             .bind(status)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the (sealed) secret the control plane calls a remote agent with.
+    pub async fn host_set_secret(&mut self, id: HostId, sealed: &str) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query("UPDATE hosts SET agent_secret = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(sealed)
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -36,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole platform (API, web console, background jobs) in this process.
     Serve(ServeArgs),
+    /// Run a hypervisor host that joins a platform (`--join URL --token T`).
+    Agent(crate::agent::AgentArgs),
     /// Administer operators directly on the platform's database.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -413,6 +415,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = cli.output;
     match cli.command {
         Command::Serve(args) => crate::serve::serve(args.resolve()?).await,
+        Command::Agent(args) => crate::agent::run(args).await,
         Command::Operator(OperatorCommand::Create {
             email,
             role,

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// guests reach only their host's DHCP and metadata service and each other.
     #[arg(long, env = "MAOCLOUD_UPLINK", value_name = "IFACE")]
     pub uplink: Option<String>,
+    /// The token remote hypervisor agents join with (`maocloud agent --join URL --token T`)
+    /// [default: made at first start and kept in <data-dir>/agent.token].
+    #[arg(long, env = "MAOCLOUD_AGENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub agent_token: Option<String>,
     /// In demo mode, the test guest to offer as an image, if built there
     /// (`scripts/build-test-guest`) [default: target/test-guest].
     #[arg(long, env = "MAOCLOUD_DEMO_GUEST", value_name = "DIR")]
@@ -102,6 +106,7 @@ struct FileConfig {
     compute_pool: Option<String>,
     demo_guest: Option<PathBuf>,
     uplink: Option<String>,
+    agent_token: Option<String>,
 }
 
 /// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
@@ -141,6 +146,7 @@ pub struct ServeConfig {
     pub compute_pool: String,
     pub demo_guest: PathBuf,
     pub uplink: Option<String>,
+    pub agent_token: Option<String>,
 }
 
 /// How `serve` runs guests on its own machine.
@@ -242,6 +248,7 @@ impl ServeArgs {
                 .unwrap_or_else(|| "0.0.0.0:8775".parse().expect("valid")),
             compute_pool,
             uplink: self.uplink.clone().or(file.uplink),
+            agent_token: self.agent_token.clone().or(file.agent_token),
             demo_guest: self
                 .demo_guest
                 .clone()

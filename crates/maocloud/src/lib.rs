@@ -3,6 +3,7 @@
 //! CLI client that talks to a platform's API. The integration tests start the server through
 //! [`serve::Platform`], exactly as `maocloud serve` does.
 
+pub mod agent;
 pub mod bench;
 pub mod cli;
 pub mod client;

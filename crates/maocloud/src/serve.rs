@@ -57,6 +57,7 @@ impl Platform {
             .termination_grace_days
             .unwrap_or(settings.termination_grace_days);
         settings.compute_pool = config.compute_pool.clone();
+        settings.agent_token = Some(agent_token(&config)?);
         let app = App::new(db, clock, mailer, settings);
         app.bootstrap().await.context("preparing the database")?;
         let state = AppState {
@@ -181,7 +182,45 @@ fn run_compute(app: &App, listener: TcpListener, shutdown: watch::Receiver<bool>
     });
 }
 
-fn hostname() -> String {
+/// The agent token: as configured, else the one kept in `<data-dir>/agent.token` (made at
+/// first start, readable by root only).
+fn agent_token(config: &ServeConfig) -> anyhow::Result<String> {
+    if let Some(t) = &config.agent_token {
+        anyhow::ensure!(t.len() >= 32, "--agent-token must be at least 32 characters");
+        return Ok(t.clone());
+    }
+    let path = config.data_dir.join("agent.token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_string());
+    }
+    let t = random_secret();
+    write_private(&path, &t)?;
+    Ok(t)
+}
+
+/// 48 random URL-safe characters.
+pub fn random_secret() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = rand::thread_rng();
+    (0..48).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Writes a file only its owner may read.
+pub fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())

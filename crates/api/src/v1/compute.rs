@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(size_list))
         .routes(routes!(quota_get))
         .routes(routes!(host_list))
+        .routes(routes!(host_join))
         .routes(routes!(host_enable))
         .routes(routes!(host_disable))
 }
@@ -486,4 +487,28 @@ async fn host_enable(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Path
 async fn host_disable(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
     hosts::set_enabled(&st.app, &ctx, &id, false).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostJoin {
+    /// The platform's agent token (`serve --agent-token`, or `<data-dir>/agent.token`).
+    pub token: String,
+    /// Where the control plane reaches the agent's command API.
+    pub url: String,
+    /// The secret the control plane must present to the agent (32+ characters).
+    pub secret: String,
+}
+
+/// A hypervisor agent joins the platform, and repeats it as its heartbeat
+/// (`maocloud agent --join URL --token T`). Authenticated by the agent token in the body.
+#[utoipa::path(post, path = "/api/v1/hosts/join", tag = "compute", request_body = HostJoin,
+    responses((status = 200, body = HostView), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn host_join(State(st): State<AppState>, Json(r): Json<HostJoin>) -> ApiResult<axum::Json<HostView>> {
+    let h = hosts::join(&st.app, &r.token, &r.url, &r.secret, |url, secret| {
+        std::sync::Arc::new(crate::agent_link::RemoteAgent::new(url, secret))
+    })
+    .await?;
+    let load = hosts::HostView { attached: true, load: Default::default(), host: h };
+    Ok(axum::Json(host_view(load)))
 }

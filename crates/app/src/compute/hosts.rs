@@ -17,6 +17,47 @@ pub struct HostView {
     pub attached: bool,
 }
 
+/// A remote agent joining (and, every few seconds after, confirming it is alive): checked
+/// against the platform's agent token. The first join of a host in this process attaches it
+/// and resumes the changes in flight on it; later ones are heartbeats.
+pub async fn join(
+    app: &App,
+    token: &str,
+    url: &str,
+    secret: &str,
+    connect: impl FnOnce(&str, &str) -> Arc<dyn Agent>,
+) -> Result<Host> {
+    let expected = app.settings().agent_token.as_deref().unwrap_or("");
+    let same = !expected.is_empty()
+        && token.len() == expected.len()
+        && token.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return Err(Error::Unauthenticated("this agent token is not the platform's"));
+    }
+    let parsed = url::Url::parse(url).map_err(|_| Error::invalid("url", "is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::invalid("url", "must be an http(s) URL"));
+    }
+    if secret.len() < 32 {
+        return Err(Error::invalid("secret", "must be at least 32 characters"));
+    }
+    let known = {
+        let mut tx = app.db().read().await?;
+        tx.host_list().await?.into_iter().find(|h| h.url.as_deref() == Some(url))
+    };
+    if let Some(h) = known.filter(|h| app.agents().get(h.id).is_some()) {
+        heartbeat(app, h.id).await?;
+        return Ok(h);
+    }
+    let agent = connect(url, secret);
+    let host = attach(app, agent, Some(url.to_string())).await?;
+    let sealed = crate::seal::seal(app, secret.as_bytes())?;
+    let mut tx = app.db().write().await?;
+    tx.host_set_secret(host.id, &sealed).await?;
+    tx.commit().await?;
+    Ok(host)
+}
+
 /// Registers (or refreshes) the host an agent runs on and attaches the agent, then reconciles.
 pub async fn attach(app: &App, agent: Arc<dyn Agent>, url: Option<String>) -> Result<Host> {
     let report = agent
@@ -30,7 +71,7 @@ pub async fn attach(app: &App, agent: Arc<dyn Agent>, url: Option<String>) -> Re
             id: HostId::new(),
             name: report.hostname.clone(),
             url,
-            token_hash: None,
+            agent_secret: None,
             accel: serde_json::to_value(report.accel)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
@@ -119,26 +160,31 @@ async fn reconcile_with(app: &App, host: HostId, resume: bool) -> Result<()> {
     Ok(())
 }
 
-/// Refreshes every attached host: capacity, warnings, status, crashed guests.
+/// Refreshes one attached host: capacity, warnings, status, crashed guests.
+async fn heartbeat(app: &App, host: HostId) -> Result<()> {
+    if let Some(agent) = app.agents().get(host) {
+        if let Ok(report) = agent.report().await {
+            let mut tx = app.db().write().await?;
+            let h = tx.host_fetch(host).await?;
+            tx.host_upsert(&Host {
+                vcpus: report.capacity.vcpus as i64,
+                memory_mib: report.capacity.memory_mib as i64,
+                disk_gib: report.capacity.disk_gib as i64,
+                warnings: serde_json::to_string(&report.warnings).map_err(Error::internal)?,
+                last_seen_at: app.now(),
+                ..h
+            })
+            .await?;
+            tx.commit().await?;
+        }
+    }
+    reconcile(app, host).await
+}
+
+/// Refreshes every attached host.
 pub async fn heartbeat_all(app: &App) -> Result<()> {
     for host in app.agents().hosts() {
-        if let Some(agent) = app.agents().get(host) {
-            if let Ok(report) = agent.report().await {
-                let mut tx = app.db().write().await?;
-                let h = tx.host_fetch(host).await?;
-                tx.host_upsert(&Host {
-                    vcpus: report.capacity.vcpus as i64,
-                    memory_mib: report.capacity.memory_mib as i64,
-                    disk_gib: report.capacity.disk_gib as i64,
-                    warnings: serde_json::to_string(&report.warnings).map_err(Error::internal)?,
-                    last_seen_at: app.now(),
-                    ..h
-                })
-                .await?;
-                tx.commit().await?;
-            }
-        }
-        reconcile(app, host).await?;
+        heartbeat(app, host).await?;
     }
     Ok(())
 }

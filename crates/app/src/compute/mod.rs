@@ -171,7 +171,7 @@ mod tests {
             id: HostId::new(),
             name: name.into(),
             url: None,
-            token_hash: None,
+            agent_secret: None,
             accel: "sim".into(),
             vcpus,
             memory_mib: mem,

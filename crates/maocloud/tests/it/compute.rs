@@ -365,3 +365,77 @@ crate::both_dbs!(image_import_checks_what_it_offers, |s: TestServer| async move 
     let (st, _) = s.get("/api/v1/images/debian", Some(&alice.token)).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "a retired image is gone from the catalogue");
 });
+
+/// `maocloud agent --sim` joining the server under test.
+fn spawn_agent(s: &TestServer, name: &str, token: &str) -> std::process::Child {
+    let state = s.data.path().join(format!("agent-{name}"));
+    std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"))
+        .args(["agent", "--sim", "--name", name, "--listen", "127.0.0.1:0", "--heartbeat-secs", "1", "--join", &s.url, "--token", token])
+        .arg("--state-dir")
+        .arg(&state)
+        .env("MAOCLOUD_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("maocloud agent starts")
+}
+
+// Hosts join with `maocloud agent --join URL --token T`; VMs are placed on them and driven
+// through their command API; a wrong token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_agents_join_and_run_vms() {
+    let token = "t".repeat(40);
+    let s = TestServer::start_with(Db::Sqlite, |c| c.agent_token = Some("t".repeat(40))).await;
+    let mut a = spawn_agent(&s, "remote-a", &token);
+    let mut b = spawn_agent(&s, "remote-b", &token);
+    let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
+        if h.as_array().is_some_and(|h| h.len() == 2 && h.iter().all(|h| h["attached"] == true && h["accel"] == "sim")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the agents did not join: {h}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let dir = s.data.path().join("tiny");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("k"), b"k").unwrap();
+    std::fs::write(dir.join("i"), b"i").unwrap();
+    images::register_kernel(&s.app, &Ctx::system(), images::RegisterKernel { name: "tiny".into(), description: String::new(), kernel: dir.join("k"), initrd: dir.join("i"), cmdline: String::new() }).await.unwrap();
+    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
+    let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
+    let alice = s.subscriber("alice@example.test").await;
+    subscribe(&s, &alice.token, &o).await;
+    let mut ids = vec![];
+    for n in ["one", "two"] {
+        let (st, v) = create(&s, &alice.token, json!({"name": n, "image": "tiny", "size": "xs"})).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    s.run_jobs().await;
+    for id in &ids {
+        let v = vm(&s, &alice.token, id).await;
+        assert_eq!(v["state"], "running", "{v}");
+        let (_, c) = s.get(&format!("/api/v1/vms/{id}/console"), Some(&alice.token)).await;
+        assert!(c["data"].as_str().unwrap().contains("sim: booted"), "{c}");
+    }
+    // Placement spread them by free memory: one on each host.
+    let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
+    assert!(h.as_array().unwrap().iter().all(|h| h["vms"] == 1), "{h}");
+    for id in &ids {
+        s.call(Method::DELETE, &format!("/api/v1/vms/{id}"), Some(&alice.token), None).await;
+    }
+    s.run_jobs().await;
+    assert_eq!(vm(&s, &alice.token, &ids[0]).await["state"], "deleted");
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = (a.wait(), b.wait());
+
+    // A wrong token: the agent says so and stops.
+    let mut bad = spawn_agent(&s, "intruder", &"x".repeat(40));
+    let status = tokio::task::spawn_blocking(move || bad.wait()).await.unwrap().unwrap();
+    assert!(!status.success());
+    let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
+    assert!(!h.as_array().unwrap().iter().any(|h| h["name"] == "intruder"), "{h}");
+}

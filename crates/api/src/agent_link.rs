@@ -1,0 +1,212 @@
+//! The wire between the control plane and a remote hypervisor agent (`maocloud agent`): the
+//! agent serves its typed command API ([`Agent`]) as JSON over HTTP, guarded by a secret it
+//! chose and gave the control plane when it joined; [`RemoteAgent`] is the control plane's
+//! client, itself an [`Agent`], so placement and the converge jobs do not care where a host is.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use maocloud_hypervisor::{
+    Agent, AgentError, AgentResult, Counters, HostReport, NetworkSpec, Resources, VmSpec, VmStatus,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// An agent error as it crosses the wire.
+#[derive(Debug, Serialize, Deserialize)]
+struct WireError {
+    kind: String,
+    message: String,
+    id: Option<Uuid>,
+}
+
+fn to_wire(e: &AgentError) -> (StatusCode, WireError) {
+    let (status, kind, id) = match e {
+        AgentError::NoSuchVm(id) => (StatusCode::NOT_FOUND, "no_such_vm", Some(*id)),
+        AgentError::Conflict(_) => (StatusCode::CONFLICT, "conflict", None),
+        AgentError::Capacity(_) => (StatusCode::CONFLICT, "capacity", None),
+        AgentError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid", None),
+        AgentError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "failed", None),
+    };
+    let message = match e {
+        AgentError::Conflict(m) | AgentError::Capacity(m) | AgentError::Invalid(m) | AgentError::Failed(m) => m.clone(),
+        AgentError::NoSuchVm(_) => e.to_string(),
+    };
+    (status, WireError { kind: kind.into(), message, id })
+}
+
+fn from_wire(w: WireError) -> AgentError {
+    match w.kind.as_str() {
+        "no_such_vm" => AgentError::NoSuchVm(w.id.unwrap_or_default()),
+        "conflict" => AgentError::Conflict(w.message),
+        "capacity" => AgentError::Capacity(w.message),
+        "invalid" => AgentError::Invalid(w.message),
+        _ => AgentError::Failed(w.message),
+    }
+}
+
+#[derive(Clone)]
+struct Served {
+    agent: Arc<dyn Agent>,
+    secret: Arc<String>,
+}
+
+/// The agent's HTTP side: `POST /agent/v1/{command}` with a JSON body, `Authorization: Bearer
+/// <secret>`.
+pub fn router(agent: Arc<dyn Agent>, secret: String) -> Router {
+    Router::new()
+        .route("/agent/v1/{command}", post(command))
+        .with_state(Served { agent, secret: Arc::new(secret) })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Args {
+    id: Option<Uuid>,
+    spec: Option<VmSpec>,
+    network: Option<NetworkSpec>,
+    size: Option<Resources>,
+    grace_secs: Option<u64>,
+    offset: Option<u64>,
+    max: Option<usize>,
+    /// Base64? No: console input is text typed by a person.
+    input: Option<String>,
+}
+
+fn authorised(headers: &HeaderMap, secret: &str) -> bool {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant-time: the secret never leaks through timing.
+    given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+async fn command(State(s): State<Served>, Path(command): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !authorised(&headers, &s.secret) {
+        return (StatusCode::UNAUTHORIZED, "bad agent secret").into_response();
+    }
+    let args: Args = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad arguments: {e}")).into_response(),
+    };
+    let need_id = || args.id.ok_or_else(|| AgentError::Invalid("id is required".into()));
+    let a = &s.agent;
+    let result: AgentResult<Value> = async {
+        Ok(match command.as_str() {
+            "report" => json!(a.report().await?),
+            "ensure_network" => json!(a.ensure_network(args.network.as_ref().ok_or_else(|| AgentError::Invalid("network is required".into()))?).await?),
+            "remove_network" => json!(a.remove_network(need_id()?).await?),
+            "create" => json!(a.create(args.spec.as_ref().ok_or_else(|| AgentError::Invalid("spec is required".into()))?).await?),
+            "start" => json!(a.start(need_id()?).await?),
+            "stop" => json!(a.stop(need_id()?, args.grace_secs.unwrap_or(30)).await?),
+            "reboot" => json!(a.reboot(need_id()?).await?),
+            "resize" => json!(a.resize(need_id()?, args.size.ok_or_else(|| AgentError::Invalid("size is required".into()))?).await?),
+            "delete" => json!(a.delete(need_id()?).await?),
+            "status" => json!(a.status(need_id()?).await?),
+            "console_read" => {
+                let (bytes, next) = a.console_read(need_id()?, args.offset.unwrap_or(0), args.max.unwrap_or(65536)).await?;
+                json!({"data": String::from_utf8_lossy(&bytes), "next": next})
+            }
+            "console_write" => json!(a.console_write(need_id()?, args.input.unwrap_or_default().as_bytes()).await?),
+            "counters" => json!(a.counters(need_id()?).await?),
+            other => return Err(AgentError::Invalid(format!("no command {other}"))),
+        })
+    }
+    .await;
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => {
+            let (status, w) = to_wire(&e);
+            (status, axum::Json(w)).into_response()
+        }
+    }
+}
+
+/// The control plane's handle on a remote agent.
+pub struct RemoteAgent {
+    url: String,
+    secret: String,
+    http: reqwest::Client,
+}
+
+impl RemoteAgent {
+    pub fn new(url: &str, secret: &str) -> RemoteAgent {
+        RemoteAgent {
+            url: url.trim_end_matches('/').to_string(),
+            secret: secret.to_string(),
+            // Stops wait up to their grace period on the host: allow for it.
+            http: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("HTTP client"),
+        }
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(&self, command: &str, args: Value) -> AgentResult<T> {
+        let resp = self
+            .http
+            .post(format!("{}/agent/v1/{command}", self.url))
+            .bearer_auth(&self.secret)
+            .json(&args)
+            .send()
+            .await
+            .map_err(|e| AgentError::Failed(format!("host unreachable: {e}")))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| AgentError::Failed(format!("host unreachable: {e}")))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| AgentError::Failed(format!("bad answer from host: {e}")));
+        }
+        match serde_json::from_slice::<WireError>(&body) {
+            Ok(w) => Err(from_wire(w)),
+            Err(_) => Err(AgentError::Failed(format!("host answered {status}: {}", String::from_utf8_lossy(&body)))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Agent for RemoteAgent {
+    async fn report(&self) -> AgentResult<HostReport> {
+        self.call("report", json!({})).await
+    }
+    async fn ensure_network(&self, net: &NetworkSpec) -> AgentResult<()> {
+        self.call("ensure_network", json!({"network": net})).await
+    }
+    async fn remove_network(&self, id: Uuid) -> AgentResult<()> {
+        self.call("remove_network", json!({"id": id})).await
+    }
+    async fn create(&self, spec: &VmSpec) -> AgentResult<()> {
+        self.call("create", json!({"spec": spec})).await
+    }
+    async fn start(&self, id: Uuid) -> AgentResult<()> {
+        self.call("start", json!({"id": id})).await
+    }
+    async fn stop(&self, id: Uuid, grace_secs: u64) -> AgentResult<()> {
+        self.call("stop", json!({"id": id, "grace_secs": grace_secs})).await
+    }
+    async fn reboot(&self, id: Uuid) -> AgentResult<()> {
+        self.call("reboot", json!({"id": id})).await
+    }
+    async fn resize(&self, id: Uuid, size: Resources) -> AgentResult<()> {
+        self.call("resize", json!({"id": id, "size": size})).await
+    }
+    async fn delete(&self, id: Uuid) -> AgentResult<()> {
+        self.call("delete", json!({"id": id})).await
+    }
+    async fn status(&self, id: Uuid) -> AgentResult<VmStatus> {
+        self.call("status", json!({"id": id})).await
+    }
+    async fn console_read(&self, id: Uuid, offset: u64, max: usize) -> AgentResult<(Vec<u8>, u64)> {
+        let v: Value = self.call("console_read", json!({"id": id, "offset": offset, "max": max})).await?;
+        Ok((v["data"].as_str().unwrap_or("").as_bytes().to_vec(), v["next"].as_u64().unwrap_or(offset)))
+    }
+    async fn console_write(&self, id: Uuid, input: &[u8]) -> AgentResult<()> {
+        self.call("console_write", json!({"id": id, "input": String::from_utf8_lossy(input)})).await
+    }
+    async fn counters(&self, id: Uuid) -> AgentResult<Counters> {
+        self.call("counters", json!({"id": id})).await
+    }
+}
