@@ -34,10 +34,20 @@ fn to_wire(e: &AgentError) -> (StatusCode, WireError) {
         AgentError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "failed", None),
     };
     let message = match e {
-        AgentError::Conflict(m) | AgentError::Capacity(m) | AgentError::Invalid(m) | AgentError::Failed(m) => m.clone(),
+        AgentError::Conflict(m)
+        | AgentError::Capacity(m)
+        | AgentError::Invalid(m)
+        | AgentError::Failed(m) => m.clone(),
         AgentError::NoSuchVm(_) => e.to_string(),
     };
-    (status, WireError { kind: kind.into(), message, id })
+    (
+        status,
+        WireError {
+            kind: kind.into(),
+            message,
+            id,
+        },
+    )
 }
 
 fn from_wire(w: WireError) -> AgentError {
@@ -61,7 +71,10 @@ struct Served {
 pub fn router(agent: Arc<dyn Agent>, secret: String) -> Router {
     Router::new()
         .route("/agent/v1/{command}", post(command))
-        .with_state(Served { agent, secret: Arc::new(secret) })
+        .with_state(Served {
+            agent,
+            secret: Arc::new(secret),
+        })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,10 +98,20 @@ fn authorised(headers: &HeaderMap, secret: &str) -> bool {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     // Constant-time: the secret never leaks through timing.
-    given.len() == secret.len() && given.bytes().zip(secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given.len() == secret.len()
+        && given
+            .bytes()
+            .zip(secret.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
-async fn command(State(s): State<Served>, Path(command): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn command(
+    State(s): State<Served>,
+    Path(command): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if !authorised(&headers, &s.secret) {
         return (StatusCode::UNAUTHORIZED, "bad agent secret").into_response();
     }
@@ -96,25 +119,58 @@ async fn command(State(s): State<Served>, Path(command): Path<String>, headers: 
         Ok(a) => a,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("bad arguments: {e}")).into_response(),
     };
-    let need_id = || args.id.ok_or_else(|| AgentError::Invalid("id is required".into()));
+    let need_id = || {
+        args.id
+            .ok_or_else(|| AgentError::Invalid("id is required".into()))
+    };
     let a = &s.agent;
     let result: AgentResult<Value> = async {
         Ok(match command.as_str() {
             "report" => json!(a.report().await?),
-            "ensure_network" => json!(a.ensure_network(args.network.as_ref().ok_or_else(|| AgentError::Invalid("network is required".into()))?).await?),
+            "ensure_network" => json!(
+                a.ensure_network(
+                    args.network
+                        .as_ref()
+                        .ok_or_else(|| AgentError::Invalid("network is required".into()))?
+                )
+                .await?
+            ),
             "remove_network" => json!(a.remove_network(need_id()?).await?),
-            "create" => json!(a.create(args.spec.as_ref().ok_or_else(|| AgentError::Invalid("spec is required".into()))?).await?),
+            "create" => json!(
+                a.create(
+                    args.spec
+                        .as_ref()
+                        .ok_or_else(|| AgentError::Invalid("spec is required".into()))?
+                )
+                .await?
+            ),
             "start" => json!(a.start(need_id()?).await?),
             "stop" => json!(a.stop(need_id()?, args.grace_secs.unwrap_or(30)).await?),
             "reboot" => json!(a.reboot(need_id()?).await?),
-            "resize" => json!(a.resize(need_id()?, args.size.ok_or_else(|| AgentError::Invalid("size is required".into()))?).await?),
+            "resize" => json!(
+                a.resize(
+                    need_id()?,
+                    args.size
+                        .ok_or_else(|| AgentError::Invalid("size is required".into()))?
+                )
+                .await?
+            ),
             "delete" => json!(a.delete(need_id()?).await?),
             "status" => json!(a.status(need_id()?).await?),
             "console_read" => {
-                let (bytes, next) = a.console_read(need_id()?, args.offset.unwrap_or(0), args.max.unwrap_or(65536)).await?;
+                let (bytes, next) = a
+                    .console_read(
+                        need_id()?,
+                        args.offset.unwrap_or(0),
+                        args.max.unwrap_or(65536),
+                    )
+                    .await?;
                 json!({"data": String::from_utf8_lossy(&bytes), "next": next})
             }
-            "console_write" => json!(a.console_write(need_id()?, args.input.unwrap_or_default().as_bytes()).await?),
+            "console_write" => json!(
+                a.console_write(need_id()?, args.input.unwrap_or_default().as_bytes())
+                    .await?
+            ),
             "counters" => json!(a.counters(need_id()?).await?),
             other => return Err(AgentError::Invalid(format!("no command {other}"))),
         })
@@ -142,11 +198,18 @@ impl RemoteAgent {
             url: url.trim_end_matches('/').to_string(),
             secret: secret.to_string(),
             // Stops wait up to their grace period on the host: allow for it.
-            http: reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("HTTP client"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("HTTP client"),
         }
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(&self, command: &str, args: Value) -> AgentResult<T> {
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        command: &str,
+        args: Value,
+    ) -> AgentResult<T> {
         let resp = self
             .http
             .post(format!("{}/agent/v1/{command}", self.url))
@@ -156,13 +219,20 @@ impl RemoteAgent {
             .await
             .map_err(|e| AgentError::Failed(format!("host unreachable: {e}")))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| AgentError::Failed(format!("host unreachable: {e}")))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| AgentError::Failed(format!("host unreachable: {e}")))?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| AgentError::Failed(format!("bad answer from host: {e}")));
+            return serde_json::from_slice(&body)
+                .map_err(|e| AgentError::Failed(format!("bad answer from host: {e}")));
         }
         match serde_json::from_slice::<WireError>(&body) {
             Ok(w) => Err(from_wire(w)),
-            Err(_) => Err(AgentError::Failed(format!("host answered {status}: {}", String::from_utf8_lossy(&body)))),
+            Err(_) => Err(AgentError::Failed(format!(
+                "host answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ))),
         }
     }
 }
@@ -185,7 +255,8 @@ impl Agent for RemoteAgent {
         self.call("start", json!({"id": id})).await
     }
     async fn stop(&self, id: Uuid, grace_secs: u64) -> AgentResult<()> {
-        self.call("stop", json!({"id": id, "grace_secs": grace_secs})).await
+        self.call("stop", json!({"id": id, "grace_secs": grace_secs}))
+            .await
     }
     async fn reboot(&self, id: Uuid) -> AgentResult<()> {
         self.call("reboot", json!({"id": id})).await
@@ -200,11 +271,23 @@ impl Agent for RemoteAgent {
         self.call("status", json!({"id": id})).await
     }
     async fn console_read(&self, id: Uuid, offset: u64, max: usize) -> AgentResult<(Vec<u8>, u64)> {
-        let v: Value = self.call("console_read", json!({"id": id, "offset": offset, "max": max})).await?;
-        Ok((v["data"].as_str().unwrap_or("").as_bytes().to_vec(), v["next"].as_u64().unwrap_or(offset)))
+        let v: Value = self
+            .call(
+                "console_read",
+                json!({"id": id, "offset": offset, "max": max}),
+            )
+            .await?;
+        Ok((
+            v["data"].as_str().unwrap_or("").as_bytes().to_vec(),
+            v["next"].as_u64().unwrap_or(offset),
+        ))
     }
     async fn console_write(&self, id: Uuid, input: &[u8]) -> AgentResult<()> {
-        self.call("console_write", json!({"id": id, "input": String::from_utf8_lossy(input)})).await
+        self.call(
+            "console_write",
+            json!({"id": id, "input": String::from_utf8_lossy(input)}),
+        )
+        .await
     }
     async fn counters(&self, id: Uuid) -> AgentResult<Counters> {
         self.call("counters", json!({"id": id})).await

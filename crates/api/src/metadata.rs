@@ -44,12 +44,19 @@ fn text(s: String) -> Response {
 
 async fn ec2_index(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
     match me(&app, peer).await {
-        Ok(_) => text("hostname\ninstance-id\nlocal-hostname\nlocal-ipv4\ninstance-type\npublic-keys/\n".into()),
+        Ok(_) => text(
+            "hostname\ninstance-id\nlocal-hostname\nlocal-ipv4\ninstance-type\npublic-keys/\n"
+                .into(),
+        ),
         Err(r) => r,
     }
 }
 
-async fn ec2(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(key): Path<String>) -> Response {
+async fn ec2(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(key): Path<String>,
+) -> Response {
     let m = match me(&app, peer).await {
         Ok(m) => m,
         Err(r) => return r,
@@ -60,7 +67,13 @@ async fn ec2(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>,
         "hostname" | "local-hostname" => Some(m.hostname.clone()),
         "local-ipv4" => Some(m.local_ipv4.clone()),
         "instance-type" => Some(m.size.clone()),
-        "public-keys" => Some(m.public_keys.iter().enumerate().map(|(i, (n, _))| format!("{i}={n}\n")).collect()),
+        "public-keys" => Some(
+            m.public_keys
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| format!("{i}={n}\n"))
+                .collect(),
+        ),
         _ => key.strip_prefix("public-keys/").and_then(|rest| {
             let (i, what) = rest.split_once('/').unwrap_or((rest, ""));
             let (_, k) = m.public_keys.get(i.parse::<usize>().ok()?)?;
@@ -79,13 +92,18 @@ async fn ec2(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>,
 
 async fn user_data(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
     match me(&app, peer).await {
-        Ok(Metadata { user_data: Some(u), .. }) => text(u),
+        Ok(Metadata {
+            user_data: Some(u), ..
+        }) => text(u),
         Ok(_) => (StatusCode::NOT_FOUND, "no user-data\n").into_response(),
         Err(r) => r,
     }
 }
 
-async fn openstack_meta(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+async fn openstack_meta(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
     match me(&app, peer).await {
         Ok(m) => axum::Json(json!({
             "uuid": m.instance_id,

@@ -247,13 +247,18 @@ pub async fn seed_subscriptions(
 /// Offers the test guest (`scripts/build-test-guest`: a Debian kernel and a busybox initramfs
 /// that takes DHCP, reads the metadata service and prints what it read) as the demo image.
 pub async fn register_test_guest(app: &App, dir: &std::path::Path) -> Result<()> {
-    let kernel = if dir.join("vmlinux").exists() { dir.join("vmlinux") } else { dir.join("vmlinuz") };
+    let kernel = if dir.join("vmlinux").exists() {
+        dir.join("vmlinux")
+    } else {
+        dir.join("vmlinuz")
+    };
     crate::compute::images::register_kernel(
         app,
         &Ctx::system(),
         crate::compute::images::RegisterKernel {
             name: "test-guest".into(),
-            description: "Debian kernel + busybox: DHCP, metadata, SSH banner on port 22 (demo)".into(),
+            description: "Debian kernel + busybox: DHCP, metadata, SSH banner on port 22 (demo)"
+                .into(),
             kernel,
             initrd: dir.join("initrd.img"),
             cmdline: "console=ttyS0 quiet panic=-1".into(),

@@ -112,6 +112,7 @@ pub async fn run_forever(
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = app.jobs_woken() => {}
             _ = shutdown.changed() => return,
         }
     }

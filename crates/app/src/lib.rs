@@ -46,6 +46,8 @@ struct Inner {
     mailer: Arc<dyn Mailer>,
     settings: Settings,
     agents: compute::Agents,
+    /// Wakes the job runner when work was just enqueued (VM changes), instead of at its next poll.
+    jobs_wakeup: tokio::sync::Notify,
 }
 
 impl App {
@@ -62,6 +64,7 @@ impl App {
                 mailer,
                 settings,
                 agents: compute::Agents::default(),
+                jobs_wakeup: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -73,6 +76,14 @@ impl App {
     }
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+    /// Tells the job runner that a job is due now.
+    pub fn wake_jobs(&self) {
+        self.inner.jobs_wakeup.notify_one();
+    }
+    /// Resolves when [`App::wake_jobs`] was called.
+    pub async fn jobs_woken(&self) {
+        self.inner.jobs_wakeup.notified().await
     }
     /// The hypervisor agents this control plane talks to.
     pub fn agents(&self) -> &compute::Agents {

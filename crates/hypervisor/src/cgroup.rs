@@ -27,7 +27,8 @@ pub struct Groups(pub Vec<PathBuf>);
 impl Cgroups {
     /// Finds writable cpu and memory controllers; the error says why there are none.
     pub fn detect() -> Result<Cgroups, String> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        let mountinfo =
+            std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
         let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
         let mounts = parse_mounts(&mountinfo);
         let v1 = |controller: &str| {
@@ -45,10 +46,11 @@ impl Cgroups {
                     .iter()
                     .find(|m| {
                         m.fstype == "cgroup2"
-                            && std::fs::read_to_string(m.point.join("cgroup.controllers")).is_ok_and(|c| {
-                                c.split_whitespace().any(|x| x == "cpu")
-                                    && c.split_whitespace().any(|x| x == "memory")
-                            })
+                            && std::fs::read_to_string(m.point.join("cgroup.controllers"))
+                                .is_ok_and(|c| {
+                                    c.split_whitespace().any(|x| x == "cpu")
+                                        && c.split_whitespace().any(|x| x == "memory")
+                                })
                     })
                     .ok_or("no cgroup hierarchy offers the cpu and memory controllers")?;
                 let path = own_path(&own, None).ok_or("cannot find this process's cgroup")?;
@@ -58,16 +60,22 @@ impl Cgroups {
                 } else {
                     own_dir.parent().map(Path::to_path_buf).unwrap_or(own_dir)
                 };
-                Cgroups::V2 { base: parent.join("maocloud") }
+                Cgroups::V2 {
+                    base: parent.join("maocloud"),
+                }
             }
         };
-        found.prepare_base().map_err(|e| format!("{}: {e}", found.describe()))?;
+        found
+            .prepare_base()
+            .map_err(|e| format!("{}: {e}", found.describe()))?;
         Ok(found)
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Cgroups::V1 { cpu, memory } => format!("cgroup v1 ({}, {})", cpu.display(), memory.display()),
+            Cgroups::V1 { cpu, memory } => {
+                format!("cgroup v1 ({}, {})", cpu.display(), memory.display())
+            }
             Cgroups::V2 { base } => format!("cgroup v2 ({})", base.display()),
         }
     }
@@ -99,7 +107,10 @@ impl Cgroups {
                 std::fs::create_dir_all(&memory)?;
                 std::fs::write(cpu.join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
                 std::fs::write(cpu.join("cpu.cfs_quota_us"), quota.to_string())?;
-                std::fs::write(memory.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
+                std::fs::write(
+                    memory.join("memory.limit_in_bytes"),
+                    memory_bytes.to_string(),
+                )?;
                 Ok(Groups(vec![cpu, memory]))
             }
             Cgroups::V2 { base } => {
@@ -187,7 +198,11 @@ fn parse_mounts(mountinfo: &str) -> Vec<Mount> {
 }
 
 fn unescape(field: &str) -> String {
-    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// This process's group in the v1 hierarchy holding `controller`, or in v2 (`None`).
@@ -205,7 +220,9 @@ fn own_path(own: &str, controller: Option<&str>) -> Option<String> {
 
 /// The directory of group `path` in a hierarchy mounted at `point` whose root is `root`.
 fn under(point: &Path, root: &Path, path: &str) -> PathBuf {
-    let relative = Path::new(path).strip_prefix(root).unwrap_or(Path::new(path));
+    let relative = Path::new(path)
+        .strip_prefix(root)
+        .unwrap_or(Path::new(path));
     let relative = relative.strip_prefix("/").unwrap_or(relative);
     point.join(relative)
 }

@@ -12,16 +12,27 @@ use tokio::process::Command;
 
 /// Runs `program args…` to completion (at most a minute), feeding it `stdin`; returns its stdout,
 /// or its stderr as a `Failed` error.
-pub async fn run<S: AsRef<OsStr>>(program: &str, args: &[S], stdin: Option<&[u8]>) -> AgentResult<String> {
+pub async fn run<S: AsRef<OsStr>>(
+    program: &str,
+    args: &[S],
+    stdin: Option<&[u8]>,
+) -> AgentResult<String> {
     let mut command = Command::new(program);
     command
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let shown = || {
-        let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+        let args: Vec<_> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
         format!("{program} {}", args.join(" "))
     };
     let mut child = command
@@ -38,7 +49,12 @@ pub async fn run<S: AsRef<OsStr>>(program: &str, args: &[S], stdin: Option<&[u8]
         .map_err(|e| AgentError::Failed(format!("{}: {e}", shown())))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(AgentError::Failed(format!("{} failed ({}): {}", shown(), output.status, stderr.trim())));
+        return Err(AgentError::Failed(format!(
+            "{} failed ({}): {}",
+            shown(),
+            output.status,
+            stderr.trim()
+        )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -52,7 +68,9 @@ pub fn io_failed(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) ->
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the command name, which is in parentheses and may hold spaces.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => false,
     }
 }
@@ -60,7 +78,11 @@ pub fn alive(pid: u32) -> bool {
 /// Whether process `pid`'s command line contains `needle` as one of its words or within one.
 pub fn cmdline_contains(pid: u32, needle: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmdline| cmdline.split(|b| *b == 0).any(|arg| String::from_utf8_lossy(arg).contains(needle)))
+        .map(|cmdline| {
+            cmdline
+                .split(|b| *b == 0)
+                .any(|arg| String::from_utf8_lossy(arg).contains(needle))
+        })
         .unwrap_or(false)
 }
 
@@ -73,7 +95,9 @@ pub fn cpu_time_ns(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
-    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|t| *t > 0)?;
+    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|t| *t > 0)?;
     Some((utime + stime) * (1_000_000_000 / ticks))
 }
 
@@ -87,7 +111,9 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 /// Sends `signal` to `pid`; a missing process is not an error.
 pub fn signal(pid: u32, signal: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
     if pid <= 1 {
         return;
     }
@@ -129,12 +155,16 @@ pub fn memory_total_mib() -> u32 {
 /// Space available to unprivileged users on the filesystem of `path`, in GiB.
 pub fn free_disk_gib(path: &Path) -> u32 {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return 0 };
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return 0;
+    };
     // SAFETY: statvfs writes into the zeroed struct we own; the path is a valid C string.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
         return 0;
     }
+    // The field types vary across targets.
+    #[allow(clippy::useless_conversion)]
     let bytes = u64::from(stat.f_bavail).saturating_mul(stat.f_frsize);
     u32::try_from(bytes >> 30).unwrap_or(u32::MAX)
 }
@@ -205,10 +235,20 @@ pub async fn probe_kvm(qemu: &Path, machine: &str, work_dir: &Path) -> Result<()
         .open("/dev/kvm")
         .map_err(|e| format!("cannot open /dev/kvm: {e}"))?;
     let payload = work_dir.join("kvm-probe.bin");
-    std::fs::write(&payload, KVM_PROBE).map_err(|e| format!("writing {}: {e}", payload.display()))?;
+    std::fs::write(&payload, KVM_PROBE)
+        .map_err(|e| format!("writing {}: {e}", payload.display()))?;
     let mut child = Command::new(qemu)
-        .args(["-machine", machine, "-accel", "kvm", "-cpu", "host", "-m", "64"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"])
+        .args([
+            "-machine", machine, "-accel", "kvm", "-cpu", "host", "-m", "64",
+        ])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+        ])
         .arg("-kernel")
         .arg(&payload)
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
@@ -234,7 +274,9 @@ pub async fn probe_kvm(qemu: &Path, machine: &str, work_dir: &Path) -> Result<()
         Ok(Err(e)) => Err(format!("waiting for the probe guest: {e}")),
         Err(_) => {
             let _ = child.kill().await;
-            Err(format!("probe guest did not finish within {KVM_PROBE_DEADLINE:?}"))
+            Err(format!(
+                "probe guest did not finish within {KVM_PROBE_DEADLINE:?}"
+            ))
         }
     }
 }

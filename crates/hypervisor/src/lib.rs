@@ -1,7 +1,10 @@
 //! The host side of compute: the typed command API every hypervisor agent answers ([`Agent`]),
 //! the QEMU driver that runs real guests ([`qemu::QemuAgent`]), the per-subscriber network it
 //! plugs them into ([`net`]), and a simulated agent ([`sim::SimAgent`]) that answers the same
-//! API without QEMU so the control plane can be tested with many hosts.
+//! API without QEMU so the control plane can be tested with many hosts. Both apply the same
+//! [`rules`] (capacity, spec checks, idempotent create), so the simulation refuses what a real
+//! host refuses. Inside: the QMP client (`qmp`), cgroup limits (`cgroup`), the NoCloud seed
+//! (`seed`), and what is read from or run on the host (`host`, with the KVM probe).
 //!
 //! This crate knows nothing of subscribers, prices or the database: the control plane decides,
 //! an agent carries out. Every command is idempotent, so the control plane can retry any of them

@@ -76,10 +76,19 @@ impl Networks {
         std::fs::create_dir_all(&dir).map_err(io_failed(dir.display()))?;
         make_readable(&dir)?;
         // FNV-1a of the path: stable across restarts, short enough for a table name.
-        let hash = state_dir.as_os_str().as_encoded_bytes().iter().fold(0xcbf29ce484222325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
-        });
-        Ok(Networks { dir, table: format!("maocloud_{:08x}", hash as u32), uplink, lock: Default::default() })
+        let hash = state_dir
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+            });
+        Ok(Networks {
+            dir,
+            table: format!("maocloud_{:08x}", hash as u32),
+            uplink,
+            lock: Default::default(),
+        })
     }
 
     /// The nftables table of this agent (`inet` family).
@@ -98,22 +107,44 @@ impl Networks {
         let dir = self.net_dir(net.id);
         std::fs::create_dir_all(&dir).map_err(io_failed(dir.display()))?;
         make_readable(&dir)?;
-        write_atomic(&dir.join("spec.json"), &serde_json::to_vec_pretty(net).expect("serialisable"))?;
+        write_atomic(
+            &dir.join("spec.json"),
+            &serde_json::to_vec_pretty(net).expect("serialisable"),
+        )?;
 
         let bridge = bridge_name(net.id);
         let (_, prefix) = rules::parse_cidr(&net.cidr)?;
         if !link_exists(&bridge) {
-            ip(&["link", "add", "name", &bridge, "type", "bridge"]).await.or_else(|e| {
-                if link_exists(&bridge) { Ok(String::new()) } else { Err(e) }
-            })?;
+            ip(&["link", "add", "name", &bridge, "type", "bridge"])
+                .await
+                .or_else(|e| {
+                    if link_exists(&bridge) {
+                        Ok(String::new())
+                    } else {
+                        Err(e)
+                    }
+                })?;
         }
         disable_ipv6(&bridge);
-        ip(&["addr", "replace", &format!("{}/{prefix}", net.gateway), "dev", &bridge]).await?;
+        ip(&[
+            "addr",
+            "replace",
+            &format!("{}/{prefix}", net.gateway),
+            "dev",
+            &bridge,
+        ])
+        .await?;
         ip(&["link", "set", &bridge, "up"]).await?;
 
         let mut hosts = String::new();
         for lease in &net.leases {
-            let _ = writeln!(hosts, "{},{},{}", lease.mac.to_ascii_lowercase(), lease.ip, lease.hostname);
+            let _ = writeln!(
+                hosts,
+                "{},{},{}",
+                lease.mac.to_ascii_lowercase(),
+                lease.ip,
+                lease.hostname
+            );
         }
         write_atomic(&dir.join("hosts"), hosts.as_bytes())?;
         self.ensure_dnsmasq(net, &dir, &bridge).await?;
@@ -140,7 +171,9 @@ impl Networks {
 
     /// The specs of every network of this agent.
     pub fn specs(&self) -> Vec<NetworkSpec> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
         let mut specs: Vec<NetworkSpec> = entries
             .flatten()
             .filter_map(|e| std::fs::read(e.path().join("spec.json")).ok())
@@ -150,6 +183,24 @@ impl Networks {
         specs
     }
 
+    /// What is wrong with the networks (for the report): a bridge or a dnsmasq gone, which
+    /// `ensure` would repair.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for spec in self.specs() {
+            let bridge = bridge_name(spec.id);
+            if !link_exists(&bridge) {
+                problems.push(format!("network {}: bridge {bridge} is missing", spec.id));
+            } else if dnsmasq_pid(&self.net_dir(spec.id), &bridge).is_none() {
+                problems.push(format!(
+                    "network {}: its DHCP server is not running",
+                    spec.id
+                ));
+            }
+        }
+        problems
+    }
+
     /// Whether network `id` was set up by this agent and its bridge exists.
     pub fn is_ready(&self, id: Uuid) -> bool {
         self.net_dir(id).join("spec.json").exists() && link_exists(&bridge_name(id))
@@ -157,20 +208,30 @@ impl Networks {
 
     /// (Re)creates tap `tap` on network `id`'s bridge, with fresh counters.
     pub async fn create_tap(&self, tap: &str, id: Uuid) -> AgentResult<()> {
-        let bridge = bridge_name(id);
         if link_exists(tap) {
             ip(&["link", "del", tap]).await?;
         }
         ip(&["tuntap", "add", "dev", tap, "mode", "tap"]).await?;
         disable_ipv6(tap);
-        ip(&["link", "set", tap, "master", &bridge, "up"]).await?;
+        self.plug_tap(tap, id).await
+    }
+
+    /// Plugs existing tap `tap` into network `id`'s bridge (again), up.
+    pub async fn plug_tap(&self, tap: &str, id: Uuid) -> AgentResult<()> {
+        ip(&["link", "set", tap, "master", &bridge_name(id), "up"]).await?;
         Ok(())
     }
 
     /// Removes tap `tap`. Absent: Ok.
     pub async fn remove_tap(&self, tap: &str) -> AgentResult<()> {
         if link_exists(tap) {
-            ip(&["link", "del", tap]).await.or_else(|e| if link_exists(tap) { Err(e) } else { Ok(String::new()) })?;
+            ip(&["link", "del", tap]).await.or_else(|e| {
+                if link_exists(tap) {
+                    Err(e)
+                } else {
+                    Ok(String::new())
+                }
+            })?;
         }
         Ok(())
     }
@@ -243,8 +304,9 @@ impl Networks {
     }
 }
 
-/// The table's body for `specs`.
-fn ruleset(table: &str, specs: &[NetworkSpec], uplink: Option<&str>) -> AgentResult<String> {
+/// The nftables table `table` (family `inet`) isolating the bridges of `specs`, masquerading
+/// their traffic out of `uplink` if there is one.
+pub fn ruleset(table: &str, specs: &[NetworkSpec], uplink: Option<&str>) -> AgentResult<String> {
     let mut pre = String::new();
     let mut post = String::new();
     let mut input = String::new();
@@ -255,30 +317,48 @@ fn ruleset(table: &str, specs: &[NetworkSpec], uplink: Option<&str>) -> AgentRes
         let to = rules::parse_socket(&spec.metadata_to)?;
         let (md_ip, md_port) = (to.ip(), to.port());
         let b = format!("iifname \"{bridge}\"");
-        let _ = writeln!(pre, "    {b} ip daddr {METADATA_ADDRESS} tcp dport 80 dnat ip to {md_ip}:{md_port}");
+        let _ = writeln!(
+            pre,
+            "    {b} ip daddr {METADATA_ADDRESS} tcp dport 80 dnat ip to {md_ip}:{md_port}"
+        );
         let _ = writeln!(input, "    {b} ct state established,related accept");
         let _ = writeln!(input, "    {b} udp dport 67 accept");
-        let _ = writeln!(input, "    {b} ip daddr {} meta l4proto icmp accept", spec.gateway);
+        let _ = writeln!(
+            input,
+            "    {b} ip daddr {} meta l4proto icmp accept",
+            spec.gateway
+        );
         let _ = writeln!(input, "    {b} ip daddr {md_ip} tcp dport {md_port} accept");
         let _ = writeln!(input, "    {b} drop");
         // Within one bridge (seen here only when br_netfilter is loaded): one subscriber.
         let _ = writeln!(forward, "    {b} oifname \"{bridge}\" accept");
-        let _ = writeln!(forward, "    {b} ip daddr {md_ip} tcp dport {md_port} ct status dnat accept");
+        let _ = writeln!(
+            forward,
+            "    {b} ip daddr {md_ip} tcp dport {md_port} ct status dnat accept"
+        );
         if let Some(uplink) = uplink {
             let _ = writeln!(forward, "    {b} oifname \"{uplink}\" accept");
-            let _ = writeln!(post, "    ip saddr {subnet}/{prefix} oifname \"{uplink}\" masquerade");
+            let _ = writeln!(
+                post,
+                "    ip saddr {subnet}/{prefix} oifname \"{uplink}\" masquerade"
+            );
         }
         let _ = writeln!(forward, "    {b} drop");
-        let _ = writeln!(forward, "    oifname \"{bridge}\" ct state established,related accept");
+        let _ = writeln!(
+            forward,
+            "    oifname \"{bridge}\" ct state established,related accept"
+        );
         let _ = writeln!(forward, "    oifname \"{bridge}\" drop");
     }
+    let chain = |name: &str, hook: &str, rules: &str| {
+        format!("  chain {name} {{\n    type {hook}; policy accept;\n{rules}  }}\n")
+    };
     Ok(format!(
-        "table inet {table} {{\n\
-         \x20 chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;\n{pre}  }}\n\
-         \x20 chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n{post}  }}\n\
-         \x20 chain input {{\n    type filter hook input priority filter; policy accept;\n{input}  }}\n\
-         \x20 chain forward {{\n    type filter hook forward priority filter; policy accept;\n{forward}  }}\n\
-         }}\n"
+        "table inet {table} {{\n{}{}{}{}}}\n",
+        chain("prerouting", "nat hook prerouting priority dstnat", &pre),
+        chain("postrouting", "nat hook postrouting priority srcnat", &post),
+        chain("input", "filter hook input priority filter", &input),
+        chain("forward", "filter hook forward priority filter", &forward),
     ))
 }
 
@@ -288,8 +368,13 @@ async fn ip(args: &[&str]) -> AgentResult<String> {
 
 /// The pid of the dnsmasq serving `bridge`, if it runs.
 fn dnsmasq_pid(dir: &Path, bridge: &str) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(dir.join("dnsmasq.pid")).ok()?.trim().parse().ok()?;
-    (host::alive(pid) && host::cmdline_contains(pid, &format!("--interface={bridge}"))).then_some(pid)
+    let pid: u32 = std::fs::read_to_string(dir.join("dnsmasq.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (host::alive(pid) && host::cmdline_contains(pid, &format!("--interface={bridge}")))
+        .then_some(pid)
 }
 
 async fn stop_dnsmasq(dir: &Path, bridge: &str) {
@@ -310,7 +395,8 @@ fn disable_ipv6(link: &str) {
 
 /// dnsmasq drops to `nobody` and re-reads the hosts file as that user on SIGHUP.
 fn make_readable(dir: &Path) -> AgentResult<()> {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io_failed(dir.display()))
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(io_failed(dir.display()))
 }
 
 /// Writes `path` through a temporary file and a rename, readable by all (see [`make_readable`]).

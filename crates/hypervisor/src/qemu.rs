@@ -99,6 +99,7 @@ pub struct QemuAgent {
     nets: Networks,
     vms: Mutex<BTreeMap<Uuid, Arc<Vm>>>,
     /// Held while a command takes capacity, so two commands cannot both take the last of it.
+    /// Lock order: a VM's `runtime` first, then this.
     capacity_lock: tokio::sync::Mutex<()>,
 }
 
@@ -106,15 +107,17 @@ struct Vm {
     id: Uuid,
     dir: PathBuf,
     spec: Mutex<VmSpec>,
-    /// Held by every command on this VM: one at a time.
+    /// Held by every command that changes the VM (create again, start, stop, reboot, resize,
+    /// delete): one at a time. Reads (status, counters, console) do not wait for it.
     runtime: Arc<tokio::sync::Mutex<Runtime>>,
+    /// The QMP connection (QEMU serves one client), made on first need.
+    qmp: tokio::sync::Mutex<Option<Qmp>>,
+    /// The connection to the serial console, with the pid of the QEMU it belongs to.
+    console: tokio::sync::Mutex<Option<(u32, tokio::net::unix::OwnedWriteHalf)>>,
 }
 
 #[derive(Default)]
 struct Runtime {
-    qmp: Option<Qmp>,
-    /// The connection to the serial console, with the pid of the QEMU it belongs to.
-    console: Option<(u32, tokio::net::unix::OwnedWriteHalf)>,
     deleted: bool,
 }
 
@@ -137,7 +140,10 @@ impl Vm {
     }
 
     fn power(&self) -> Power {
-        let Some(pid) = std::fs::read_to_string(self.file("pid")).ok().and_then(|p| p.trim().parse().ok()) else {
+        let Some(pid) = std::fs::read_to_string(self.file("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        else {
             return Power::Stopped;
         };
         if host::alive(pid) && host::cmdline_contains(pid, &self.id.to_string()) {
@@ -147,8 +153,19 @@ impl Vm {
         }
     }
 
+    /// Drops the connections to QEMU (it is gone or going).
+    async fn disconnect(&self) {
+        *self.qmp.lock().await = None;
+        *self.console.lock().await = None;
+    }
+
     fn status(&self, power: PowerState, pid: Option<u32>) -> VmStatus {
-        VmStatus { id: self.id, power, size: self.spec().size, pid }
+        VmStatus {
+            id: self.id,
+            power,
+            size: self.spec().size,
+            pid,
+        }
     }
 }
 
@@ -157,8 +174,12 @@ impl QemuAgent {
     /// previous agent, reconnecting to those still running.
     pub async fn open(config: QemuConfig) -> AgentResult<QemuAgent> {
         let mut config = config;
-        std::fs::create_dir_all(config.state_dir.join("vms")).map_err(io_failed(config.state_dir.display()))?;
-        config.state_dir = config.state_dir.canonicalize().map_err(io_failed(config.state_dir.display()))?;
+        std::fs::create_dir_all(config.state_dir.join("vms"))
+            .map_err(io_failed(config.state_dir.display()))?;
+        config.state_dir = config
+            .state_dir
+            .canonicalize()
+            .map_err(io_failed(config.state_dir.display()))?;
         let mut warnings = Vec::new();
 
         let missing: Vec<&str> = ["qemu-img", "ip", "nft", "dnsmasq", "mkfs.vfat", "mcopy"]
@@ -167,7 +188,11 @@ impl QemuAgent {
             .filter(|tool| !on_path(tool))
             .collect();
         if !missing.is_empty() {
-            warnings.push(format!("missing tools: {} (Debian: qemu-system-x86, qemu-utils, iproute2, nftables, dnsmasq-base, dosfstools, mtools)", missing.join(", ")));
+            warnings.push(format!(
+                "missing tools: {} (Debian packages: qemu-system-x86, qemu-utils, iproute2, \
+                 nftables, dnsmasq-base, dosfstools, mtools)",
+                missing.join(", ")
+            ));
         }
 
         let accel = match config.accel {
@@ -175,14 +200,22 @@ impl QemuAgent {
             AccelChoice::Kvm => Accel::Kvm,
             AccelChoice::Auto => {
                 if !Path::new("/dev/kvm").exists() {
-                    warnings.push("no KVM on this host (/dev/kvm absent): guests run under TCG (slow)".into());
+                    warnings.push(
+                        "no KVM on this host (/dev/kvm absent): guests run under TCG (slow)".into(),
+                    );
                     Accel::Tcg
                 } else {
-                    match host::probe_kvm(&config.qemu_binary, &config.machine, &config.state_dir).await {
+                    match host::probe_kvm(&config.qemu_binary, &config.machine, &config.state_dir)
+                        .await
+                    {
                         Ok(()) => Accel::Kvm,
                         Err(why) => {
                             tracing::warn!(%why, "KVM probe failed");
-                            warnings.push("KVM present but a probe guest did not run: guests run under TCG (slow)".into());
+                            warnings.push(
+                                "KVM present but a probe guest did not run: \
+                                 guests run under TCG (slow)"
+                                    .into(),
+                            );
                             Accel::Tcg
                         }
                     }
@@ -196,7 +229,9 @@ impl QemuAgent {
                 Some(cgroups)
             }
             Err(why) => {
-                warnings.push(format!("guests' CPU and memory are not bounded (no usable cgroups: {why})"));
+                warnings.push(format!(
+                    "guests' CPU and memory are not bounded (no usable cgroups: {why})"
+                ));
                 None
             }
         };
@@ -242,10 +277,20 @@ impl QemuAgent {
 
     /// Finds the VMs in `state_dir` and reconnects to the running ones.
     async fn reattach(&self) {
-        let Ok(entries) = std::fs::read_dir(self.config.state_dir.join("vms")) else { return };
+        let Ok(entries) = std::fs::read_dir(self.config.state_dir.join("vms")) else {
+            return;
+        };
         for entry in entries.flatten() {
-            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<Uuid>().ok()) else { continue };
-            let Ok(spec) = std::fs::read(entry.path().join("spec.json")) else { continue };
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Uuid>().ok())
+            else {
+                continue;
+            };
+            let Ok(spec) = std::fs::read(entry.path().join("spec.json")) else {
+                continue;
+            };
             let spec: VmSpec = match serde_json::from_slice(&spec) {
                 Ok(spec) => spec,
                 Err(e) => {
@@ -254,13 +299,16 @@ impl QemuAgent {
                 }
             };
             let vm = self.insert(spec);
-            let mut runtime = vm.runtime.lock().await;
             match vm.power() {
-                Power::Running(pid) => match self.qmp(&vm, &mut runtime).await {
+                Power::Running(pid) => match self.qmp(&vm).await {
                     Ok(_) => tracing::info!(%id, pid, "re-attached to a running VM"),
-                    Err(e) => tracing::warn!(%id, pid, error = %e, "running VM does not answer QMP"),
+                    Err(e) => {
+                        tracing::warn!(%id, pid, error = %e, "running VM does not answer QMP")
+                    }
                 },
-                Power::Crashed(pid) => tracing::warn!(%id, pid, "VM crashed while the agent was away"),
+                Power::Crashed(pid) => {
+                    tracing::warn!(%id, pid, "VM crashed while the agent was away")
+                }
                 Power::Stopped => {}
             }
         }
@@ -272,17 +320,32 @@ impl QemuAgent {
             dir: self.vm_dir(spec.id),
             spec: Mutex::new(spec),
             runtime: Default::default(),
+            qmp: Default::default(),
+            console: Default::default(),
         });
-        self.vms.lock().unwrap_or_else(|p| p.into_inner()).insert(vm.id, vm.clone());
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(vm.id, vm.clone());
         vm
     }
 
     fn vm(&self, id: Uuid) -> AgentResult<Arc<Vm>> {
-        self.vms.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned().ok_or(AgentError::NoSuchVm(id))
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+            .ok_or(AgentError::NoSuchVm(id))
     }
 
     fn all(&self) -> Vec<Arc<Vm>> {
-        self.vms.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Every other VM, as the capacity accounting sees it.
@@ -290,12 +353,18 @@ impl QemuAgent {
         self.all()
             .iter()
             .filter(|vm| vm.id != id)
-            .map(|vm| Commitment { size: vm.spec().size, running: matches!(vm.power(), Power::Running(_)) })
+            .map(|vm| Commitment {
+                size: vm.spec().size,
+                running: matches!(vm.power(), Power::Running(_)),
+            })
             .collect()
     }
 
     /// Locks VM `id` for a command; a VM deleted meanwhile is absent.
-    async fn lock(&self, id: Uuid) -> AgentResult<(Arc<Vm>, tokio::sync::OwnedMutexGuard<Runtime>)> {
+    async fn lock(
+        &self,
+        id: Uuid,
+    ) -> AgentResult<(Arc<Vm>, tokio::sync::OwnedMutexGuard<Runtime>)> {
         let vm = self.vm(id)?;
         let guard = vm.runtime.clone().lock_owned().await;
         if guard.deleted {
@@ -305,11 +374,12 @@ impl QemuAgent {
     }
 
     /// The VM's QMP connection, made if needed.
-    async fn qmp(&self, vm: &Vm, runtime: &mut Runtime) -> AgentResult<Qmp> {
-        if let Some(qmp) = runtime.qmp.as_ref().filter(|q| !q.is_closed()) {
+    async fn qmp(&self, vm: &Vm) -> AgentResult<Qmp> {
+        let mut slot = vm.qmp.lock().await;
+        if let Some(qmp) = slot.as_ref().filter(|q| !q.is_closed()) {
             return Ok(qmp.clone());
         }
-        runtime.qmp = None;
+        *slot = None;
         let (id, pid_file) = (vm.id, vm.file("pid"));
         let on_close = Box::new(move |shutdown: Option<Value>| {
             if pid_file.exists() {
@@ -321,18 +391,18 @@ impl QemuAgent {
         let qmp = Qmp::connect(&vm.file("qmp.sock"), QMP_CONNECT_TIMEOUT, on_close)
             .await
             .map_err(|e| AgentError::Failed(format!("VM {id}: {e}")))?;
-        runtime.qmp = Some(qmp.clone());
+        *slot = Some(qmp.clone());
         Ok(qmp)
     }
 
     /// The VM's status; `deep` also asks QEMU (a QEMU that no longer answers QMP is Crashed).
-    async fn status_of(&self, vm: &Vm, runtime: Option<&mut Runtime>) -> VmStatus {
+    async fn status_of(&self, vm: &Vm, deep: bool) -> VmStatus {
         match vm.power() {
             Power::Stopped => vm.status(PowerState::Stopped, None),
             Power::Crashed(_) => vm.status(PowerState::Crashed, None),
             Power::Running(pid) => {
-                if let Some(runtime) = runtime {
-                    let answers = match self.qmp(vm, runtime).await {
+                if deep {
+                    let answers = match self.qmp(vm).await {
                         Ok(qmp) => qmp.execute("query-status", None).await.is_ok(),
                         Err(_) => false,
                     };
@@ -340,7 +410,7 @@ impl QemuAgent {
                         return vm.status(PowerState::Crashed, Some(pid));
                     }
                     if !host::alive(pid) {
-                        return Box::pin(self.status_of(vm, None)).await;
+                        return Box::pin(self.status_of(vm, false)).await;
                     }
                 }
                 vm.status(PowerState::Running, Some(pid))
@@ -348,18 +418,23 @@ impl QemuAgent {
         }
     }
 
-    /// Makes the VM's disk and seed when missing (the seed is rewritten when the VM is off).
+    /// Makes the VM's disk and seed when missing.
     async fn prepare_files(&self, spec: &VmSpec, dir: &Path) -> AgentResult<()> {
         std::fs::create_dir_all(dir).map_err(io_failed(dir.display()))?;
         let disk = dir.join("disk.qcow2");
         if !disk.exists() {
             let temporary = dir.join("disk.qcow2.new");
             let size = format!("{}G", spec.size.disk_gib);
-            let mut args: Vec<String> = vec!["create".into(), "-q".into(), "-f".into(), "qcow2".into()];
+            let mut args: Vec<String> =
+                vec!["create".into(), "-q".into(), "-f".into(), "qcow2".into()];
             if let Some(base) = &spec.image.disk {
-                let info = host::run("qemu-img", &["info".as_ref(), "--output=json".as_ref(), base.as_os_str()], None)
-                    .await
-                    .map_err(|e| AgentError::Invalid(format!("base disk {}: {e}", base.display())))?;
+                let info = host::run(
+                    "qemu-img",
+                    &["info".as_ref(), "--output=json".as_ref(), base.as_os_str()],
+                    None,
+                )
+                .await
+                .map_err(|e| AgentError::Invalid(format!("base disk {}: {e}", base.display())))?;
                 let info: Value = serde_json::from_str(&info).unwrap_or(Value::Null);
                 let format = match &spec.image.disk_format {
                     Some(format) => format.clone(),
@@ -386,9 +461,8 @@ impl QemuAgent {
     }
 
     /// Starts QEMU for `vm` (not running). The caller holds the VM and the capacity locks.
-    async fn launch(&self, vm: &Vm, spec: &VmSpec, runtime: &mut Runtime) -> AgentResult<()> {
-        runtime.qmp = None;
-        runtime.console = None;
+    async fn launch(&self, vm: &Vm, spec: &VmSpec) -> AgentResult<()> {
+        vm.disconnect().await;
         for stale in ["pid", "qmp.sock", "serial.sock"] {
             let _ = std::fs::remove_file(vm.file(stale));
         }
@@ -396,11 +470,17 @@ impl QemuAgent {
         self.nets.create_tap(&tap, spec.network.id).await?;
         let groups = match &self.cgroups {
             Some(cgroups) => {
-                let memory = (u64::from(spec.size.memory_mib) + u64::from(self.config.memory_overhead_mib)) << 20;
+                let memory = (u64::from(spec.size.memory_mib)
+                    + u64::from(self.config.memory_overhead_mib))
+                    << 20;
                 let groups = cgroups
                     .prepare(&vm.id.to_string(), spec.size.vcpus, memory)
                     .map_err(|e| AgentError::Failed(format!("cgroup for VM {}: {e}", vm.id)))?;
-                let list: String = groups.0.iter().map(|g| format!("{}\n", g.display())).collect();
+                let list: String = groups
+                    .0
+                    .iter()
+                    .map(|g| format!("{}\n", g.display()))
+                    .collect();
                 std::fs::write(vm.file("cgroups"), list).map_err(io_failed("cgroups"))?;
                 groups
             }
@@ -410,7 +490,11 @@ impl QemuAgent {
 
         let mut command = tokio::process::Command::new(&self.config.qemu_binary);
         command.args(self.qemu_args(vm, spec, &tap));
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         // SAFETY: the closure only makes async-signal-safe calls (open, write, close).
         unsafe {
             command.pre_exec(move || cgroup::join_before_exec(&procs));
@@ -426,7 +510,13 @@ impl QemuAgent {
         };
         let child = match command.spawn() {
             Ok(child) => child,
-            Err(e) => return Err(failed(format!("cannot run {}: {e}", self.config.qemu_binary.display())).await),
+            Err(e) => {
+                return Err(failed(format!(
+                    "cannot run {}: {e}",
+                    self.config.qemu_binary.display()
+                ))
+                .await)
+            }
         };
         // QEMU returns once the guest is set up and the daemon runs on its own.
         let output = match tokio::time::timeout(START_TIMEOUT, child.wait_with_output()).await {
@@ -440,7 +530,7 @@ impl QemuAgent {
         let Power::Running(pid) = vm.power() else {
             return Err(failed("no live QEMU behind the pid file".into()).await);
         };
-        let qmp = match self.qmp(vm, runtime).await {
+        let qmp = match self.qmp(vm).await {
             Ok(qmp) => qmp,
             Err(e) => {
                 host::signal(pid, libc::SIGKILL);
@@ -448,9 +538,15 @@ impl QemuAgent {
                 return Err(failed(e.to_string()).await);
             }
         };
-        let state = qmp.execute("query-status", None).await.map_err(|e| AgentError::Failed(e.to_string()))?;
+        let state = qmp
+            .execute("query-status", None)
+            .await
+            .map_err(|e| AgentError::Failed(e.to_string()))?;
         if state["running"] != Value::Bool(true) {
-            return Err(AgentError::Failed(format!("VM {}: QEMU started but is {}", vm.id, state["status"])));
+            return Err(AgentError::Failed(format!(
+                "VM {}: QEMU started but is {}",
+                vm.id, state["status"]
+            )));
         }
         tracing::info!(id = %vm.id, pid, accel = ?self.accel, "VM started");
         Ok(())
@@ -461,16 +557,40 @@ impl QemuAgent {
         let mut args: Vec<String> = Vec::new();
         let mut add = |items: &[&str]| args.extend(items.iter().map(|s| (*s).to_owned()));
         let id = vm.id.to_string();
-        add(&["-name", &format!("guest={id},debug-threads=on"), "-uuid", &id]);
+        add(&[
+            "-name",
+            &format!("guest={id},debug-threads=on"),
+            "-uuid",
+            &id,
+        ]);
         add(&["-machine", &self.config.machine]);
         match self.accel {
             Accel::Kvm => add(&["-accel", "kvm", "-cpu", "host"]),
             _ => add(&["-accel", &format!("tcg,tb-size={TCG_TB_SIZE_MIB}")]),
         }
-        add(&["-smp", &spec.size.vcpus.to_string(), "-m", &spec.size.memory_mib.to_string()]);
-        add(&["-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"]);
-        add(&["-daemonize", "-pidfile", &vm.file("pid").display().to_string()]);
-        add(&["-qmp", &format!("unix:{},server=on,wait=off", path("qmp.sock"))]);
+        add(&[
+            "-smp",
+            &spec.size.vcpus.to_string(),
+            "-m",
+            &spec.size.memory_mib.to_string(),
+        ]);
+        add(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-vga",
+            "none",
+        ]);
+        add(&[
+            "-daemonize",
+            "-pidfile",
+            &vm.file("pid").display().to_string(),
+        ]);
+        add(&[
+            "-qmp",
+            &format!("unix:{},server=on,wait=off", path("qmp.sock")),
+        ]);
         add(&[
             "-chardev",
             &format!(
@@ -483,13 +603,19 @@ impl QemuAgent {
         ]);
         add(&[
             "-drive",
-            &format!("file={},if=none,id=disk0,format=qcow2,cache=writeback,discard=unmap", path("disk.qcow2")),
+            &format!(
+                "file={},if=none,id=disk0,format=qcow2,cache=writeback,discard=unmap",
+                path("disk.qcow2")
+            ),
             "-device",
             "virtio-blk-pci,drive=disk0,bootindex=1",
         ]);
         add(&[
             "-drive",
-            &format!("file={},if=none,id=seed0,format=raw,readonly=on", path("seed.img")),
+            &format!(
+                "file={},if=none,id=seed0,format=raw,readonly=on",
+                path("seed.img")
+            ),
             "-device",
             "virtio-blk-pci,drive=seed0",
         ]);
@@ -497,16 +623,27 @@ impl QemuAgent {
             "-netdev",
             &format!("tap,id=net0,ifname={tap},script=no,downscript=no"),
             "-device",
-            &format!("virtio-net-pci,netdev=net0,mac={}", spec.mac.to_ascii_lowercase()),
+            &format!(
+                "virtio-net-pci,netdev=net0,mac={}",
+                spec.mac.to_ascii_lowercase()
+            ),
         ]);
-        add(&["-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0"]);
+        add(&[
+            "-object",
+            "rng-random,id=rng0,filename=/dev/urandom",
+            "-device",
+            "virtio-rng-pci,rng=rng0",
+        ]);
         if let Some(kernel) = &spec.image.kernel {
             add(&["-kernel", &kernel.display().to_string()]);
             if let Some(initrd) = &spec.image.initrd {
                 add(&["-initrd", &initrd.display().to_string()]);
             }
             let mut cmdline = spec.image.cmdline.clone().unwrap_or_default();
-            if !cmdline.split_whitespace().any(|w| w.starts_with("console=")) {
+            if !cmdline
+                .split_whitespace()
+                .any(|w| w.starts_with("console="))
+            {
                 cmdline = format!("{cmdline} console=ttyS0").trim().to_owned();
             }
             add(&["-append", &cmdline]);
@@ -516,9 +653,9 @@ impl QemuAgent {
 
     /// Stops QEMU: ACPI power button, then `quit` after `grace`, then SIGKILL. The caller holds
     /// the VM's lock. Also tidies after a QEMU that exited by itself.
-    async fn halt(&self, vm: &Vm, runtime: &mut Runtime, grace: Duration) -> AgentResult<()> {
+    async fn halt(&self, vm: &Vm, grace: Duration) -> AgentResult<()> {
         if let Power::Running(pid) = vm.power() {
-            let qmp = self.qmp(vm, runtime).await.ok();
+            let qmp = self.qmp(vm).await.ok();
             let mut gone = false;
             if let Some(qmp) = &qmp {
                 if !grace.is_zero() && qmp.execute("system_powerdown", None).await.is_ok() {
@@ -533,12 +670,14 @@ impl QemuAgent {
                 tracing::warn!(id = %vm.id, pid, "QEMU did not quit: killing it");
                 host::signal(pid, libc::SIGKILL);
                 if !host::wait_gone(pid, Duration::from_secs(5)).await {
-                    return Err(AgentError::Failed(format!("VM {}: QEMU (pid {pid}) does not die", vm.id)));
+                    return Err(AgentError::Failed(format!(
+                        "VM {}: QEMU (pid {pid}) does not die",
+                        vm.id
+                    )));
                 }
             }
         }
-        runtime.qmp = None;
-        runtime.console = None;
+        vm.disconnect().await;
         for file in ["pid", "qmp.sock", "serial.sock"] {
             let _ = std::fs::remove_file(vm.file(file));
         }
@@ -551,21 +690,28 @@ impl QemuAgent {
 
     /// A connection to the VM's serial console, made if needed; its output is drained and
     /// dropped (the log file has it), so QEMU never blocks on a full socket.
-    async fn console(&self, vm: &Vm, runtime: &mut Runtime, pid: u32) -> AgentResult<()> {
-        if runtime.console.as_ref().is_some_and(|(p, _)| *p == pid) {
+    async fn console(
+        &self,
+        vm: &Vm,
+        slot: &mut Option<(u32, tokio::net::unix::OwnedWriteHalf)>,
+        pid: u32,
+    ) -> AgentResult<()> {
+        if slot.as_ref().is_some_and(|(p, _)| *p == pid) {
             return Ok(());
         }
         let connect = tokio::net::UnixStream::connect(vm.file("serial.sock"));
         let stream = tokio::time::timeout(QMP_CONNECT_TIMEOUT, connect)
             .await
-            .map_err(|_| AgentError::Failed(format!("VM {}: serial console connection timed out", vm.id)))?
+            .map_err(|_| {
+                AgentError::Failed(format!("VM {}: serial console connection timed out", vm.id))
+            })?
             .map_err(io_failed(format!("VM {}: serial console", vm.id)))?;
         let (mut read, write) = stream.into_split();
         tokio::spawn(async move {
             let mut sink = [0u8; 4096];
             while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
         });
-        runtime.console = Some((pid, write));
+        *slot = Some((pid, write));
         Ok(())
     }
 }
@@ -589,10 +735,14 @@ impl Agent for QemuAgent {
     async fn report(&self) -> AgentResult<HostReport> {
         let mut vms = Vec::new();
         let mut warnings = self.warnings.clone();
+        warnings.extend(self.nets.problems());
         for vm in self.all() {
-            let status = self.status_of(&vm, None).await;
+            let status = self.status_of(&vm, false).await;
             if status.power == PowerState::Crashed {
-                warnings.push(format!("VM {} crashed (its QEMU exited unexpectedly)", vm.id));
+                warnings.push(format!(
+                    "VM {} crashed (its QEMU exited unexpectedly)",
+                    vm.id
+                ));
             }
             vms.push(status);
         }
@@ -606,44 +756,81 @@ impl Agent for QemuAgent {
     }
 
     async fn ensure_network(&self, net: &NetworkSpec) -> AgentResult<()> {
-        self.nets.ensure(net).await
+        self.nets.ensure(net).await?;
+        // A bridge made anew (deleted by hand, say) has lost its ports: plug the taps back.
+        for vm in self
+            .all()
+            .iter()
+            .filter(|vm| vm.spec().network.id == net.id)
+        {
+            let tap = net::tap_name(vm.id);
+            if net::link_exists(&tap) {
+                self.nets.plug_tap(&tap, net.id).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn remove_network(&self, id: Uuid) -> AgentResult<()> {
         if let Some(vm) = self.all().iter().find(|vm| vm.spec().network.id == id) {
-            return Err(AgentError::Conflict(format!("network {id} is still used by VM {}", vm.id)));
+            return Err(AgentError::Conflict(format!(
+                "network {id} is still used by VM {}",
+                vm.id
+            )));
         }
         self.nets.remove(id).await
     }
 
     async fn create(&self, spec: &VmSpec) -> AgentResult<()> {
         rules::check_spec(spec)?;
-        for path in [&spec.image.disk, &spec.image.kernel, &spec.image.initrd].into_iter().flatten() {
+        for path in [&spec.image.disk, &spec.image.kernel, &spec.image.initrd]
+            .into_iter()
+            .flatten()
+        {
             if !path.is_file() {
-                return Err(AgentError::Invalid(format!("no image file {}", path.display())));
+                return Err(AgentError::Invalid(format!(
+                    "no image file {}",
+                    path.display()
+                )));
             }
         }
-        let _capacity = self.capacity_lock.lock().await;
+        let capacity = self.capacity_lock.lock().await;
         if let Ok(existing) = self.vm(spec.id) {
+            // Locks are taken VM first, capacity second: let go of capacity before the VM.
+            drop(capacity);
             if !rules::same_vm(&existing.spec(), spec) {
-                return Err(AgentError::Conflict(format!("VM {} exists with another spec", spec.id)));
+                return Err(AgentError::Conflict(format!(
+                    "VM {} exists with another spec",
+                    spec.id
+                )));
             }
             let _runtime = existing.runtime.lock().await;
             return self.prepare_files(&existing.spec(), &existing.dir).await;
         }
-        rules::check(self.capacity, self.others(spec.id), spec.size, Claim::Create)?;
+        rules::check(
+            self.capacity,
+            self.others(spec.id),
+            spec.size,
+            Claim::Create,
+        )?;
         let dir = self.vm_dir(spec.id);
         self.prepare_files(spec, &dir).await?;
-        net::write_atomic(&dir.join("spec.json"), &serde_json::to_vec_pretty(spec).expect("serialisable"))?;
+        net::write_atomic(
+            &dir.join("spec.json"),
+            &serde_json::to_vec_pretty(spec).expect("serialisable"),
+        )?;
         self.insert(spec.clone());
         tracing::info!(id = %spec.id, "VM created");
         Ok(())
     }
 
     async fn start(&self, id: Uuid) -> AgentResult<()> {
-        let (vm, mut runtime) = self.lock(id).await?;
+        let (vm, _runtime) = self.lock(id).await?;
         if let Power::Running(_) = vm.power() {
-            return Ok(());
+            // Running, unless QEMU no longer answers: then it is killed and started again.
+            if self.status_of(&vm, true).await.power == PowerState::Running {
+                return Ok(());
+            }
         }
         let spec = vm.spec();
         let _capacity = self.capacity_lock.lock().await;
@@ -654,31 +841,35 @@ impl Agent for QemuAgent {
                 spec.network.id
             )));
         }
-        // A crashed QEMU leaves its tap, cgroup and sockets: clear them first.
-        self.halt(&vm, &mut runtime, Duration::ZERO).await?;
+        // A crashed QEMU leaves its tap, cgroup and sockets (a hung one is killed): clear them.
+        self.halt(&vm, Duration::ZERO).await?;
         self.prepare_files(&spec, &vm.dir).await?;
-        self.launch(&vm, &spec, &mut runtime).await
+        self.launch(&vm, &spec).await
     }
 
     async fn stop(&self, id: Uuid, grace_secs: u64) -> AgentResult<()> {
-        let (vm, mut runtime) = self.lock(id).await?;
-        self.halt(&vm, &mut runtime, Duration::from_secs(grace_secs)).await
+        let (vm, _runtime) = self.lock(id).await?;
+        self.halt(&vm, Duration::from_secs(grace_secs)).await
     }
 
     async fn reboot(&self, id: Uuid) -> AgentResult<()> {
-        let (vm, mut runtime) = self.lock(id).await?;
+        let (vm, _runtime) = self.lock(id).await?;
         if !matches!(vm.power(), Power::Running(_)) {
             return Err(AgentError::Conflict(format!("VM {id} is not running")));
         }
-        let qmp = self.qmp(&vm, &mut runtime).await?;
-        qmp.execute("system_reset", None).await.map_err(|e| AgentError::Failed(format!("VM {id}: {e}")))?;
+        let qmp = self.qmp(&vm).await?;
+        qmp.execute("system_reset", None)
+            .await
+            .map_err(|e| AgentError::Failed(format!("VM {id}: {e}")))?;
         Ok(())
     }
 
     async fn resize(&self, id: Uuid, size: Resources) -> AgentResult<()> {
         let (vm, _runtime) = self.lock(id).await?;
         if let Power::Running(_) = vm.power() {
-            return Err(AgentError::Conflict(format!("VM {id} must be stopped to be resized")));
+            return Err(AgentError::Conflict(format!(
+                "VM {id} must be stopped to be resized"
+            )));
         }
         let mut spec = vm.spec();
         rules::check_resize(spec.size, size)?;
@@ -688,32 +879,45 @@ impl Agent for QemuAgent {
             let disk = vm.file("disk.qcow2");
             host::run(
                 "qemu-img",
-                &["resize".as_ref(), "-q".as_ref(), disk.as_os_str(), format!("{}G", size.disk_gib).as_ref()],
+                &[
+                    "resize".as_ref(),
+                    "-q".as_ref(),
+                    disk.as_os_str(),
+                    format!("{}G", size.disk_gib).as_ref(),
+                ],
                 None,
             )
             .await?;
         }
         spec.size = size;
-        net::write_atomic(&vm.file("spec.json"), &serde_json::to_vec_pretty(&spec).expect("serialisable"))?;
+        net::write_atomic(
+            &vm.file("spec.json"),
+            &serde_json::to_vec_pretty(&spec).expect("serialisable"),
+        )?;
         *vm.spec.lock().unwrap_or_else(|p| p.into_inner()) = spec;
         Ok(())
     }
 
     async fn delete(&self, id: Uuid) -> AgentResult<()> {
-        let Ok((vm, mut runtime)) = self.lock(id).await else { return Ok(()) };
-        self.halt(&vm, &mut runtime, Duration::ZERO).await?;
+        let Ok((vm, mut runtime)) = self.lock(id).await else {
+            return Ok(());
+        };
+        self.halt(&vm, Duration::ZERO).await?;
         if vm.dir.exists() {
             std::fs::remove_dir_all(&vm.dir).map_err(io_failed(vm.dir.display()))?;
         }
         runtime.deleted = true;
-        self.vms.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.vms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         tracing::info!(%id, "VM deleted");
         Ok(())
     }
 
     async fn status(&self, id: Uuid) -> AgentResult<VmStatus> {
-        let (vm, mut runtime) = self.lock(id).await?;
-        Ok(self.status_of(&vm, Some(&mut runtime)).await)
+        let vm = self.vm(id)?;
+        Ok(self.status_of(&vm, true).await)
     }
 
     async fn console_read(&self, id: Uuid, offset: u64, max: usize) -> AgentResult<(Vec<u8>, u64)> {
@@ -724,29 +928,39 @@ impl Agent for QemuAgent {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
             Err(e) => return Err(io_failed(path.display())(e)),
         };
-        let length = file.metadata().await.map_err(io_failed(path.display()))?.len();
+        let length = file
+            .metadata()
+            .await
+            .map_err(io_failed(path.display()))?
+            .len();
         let start = offset.min(length);
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(io_failed(path.display()))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(io_failed(path.display()))?;
         let mut bytes = Vec::new();
         let wanted = (max as u64).min(length - start);
-        file.take(wanted).read_to_end(&mut bytes).await.map_err(io_failed(path.display()))?;
+        file.take(wanted)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(io_failed(path.display()))?;
         let next = start + bytes.len() as u64;
         Ok((bytes, next))
     }
 
     async fn console_write(&self, id: Uuid, input: &[u8]) -> AgentResult<()> {
-        let (vm, mut runtime) = self.lock(id).await?;
+        let vm = self.vm(id)?;
         let Power::Running(pid) = vm.power() else {
             return Err(AgentError::Conflict(format!("VM {id} is not running")));
         };
+        let mut slot = vm.console.lock().await;
         for attempt in 0..2 {
-            self.console(&vm, &mut runtime, pid).await?;
-            let (_, write) = runtime.console.as_mut().expect("just connected");
+            self.console(&vm, &mut slot, pid).await?;
+            let (_, write) = slot.as_mut().expect("just connected");
             match write.write_all(input).await {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt == 0 => {
-                    tracing::debug!(%id, error = %e, "serial console connection lost: reconnecting");
-                    runtime.console = None;
+                    tracing::debug!(%id, error = %e, "serial console lost: reconnecting");
+                    *slot = None;
                 }
                 Err(e) => return Err(io_failed(format!("VM {id}: serial console"))(e)),
             }
@@ -755,9 +969,11 @@ impl Agent for QemuAgent {
     }
 
     async fn counters(&self, id: Uuid) -> AgentResult<Counters> {
-        let (vm, mut runtime) = self.lock(id).await?;
-        let Power::Running(pid) = vm.power() else { return Ok(Counters::default()) };
-        let qmp = self.qmp(&vm, &mut runtime).await?;
+        let vm = self.vm(id)?;
+        let Power::Running(pid) = vm.power() else {
+            return Ok(Counters::default());
+        };
+        let qmp = self.qmp(&vm).await?;
         let stats = qmp
             .execute("query-blockstats", None)
             .await

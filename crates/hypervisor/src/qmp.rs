@@ -60,7 +60,11 @@ pub struct Qmp {
 
 impl Qmp {
     /// Connects to `path`, reads the greeting and negotiates capabilities, all within `timeout`.
-    pub async fn connect(path: &Path, timeout: Duration, on_close: OnClose) -> Result<Qmp, QmpError> {
+    pub async fn connect(
+        path: &Path,
+        timeout: Duration,
+        on_close: OnClose,
+    ) -> Result<Qmp, QmpError> {
         let handshake = async {
             let stream = UnixStream::connect(path).await?;
             let (read, mut write) = stream.into_split();
@@ -69,9 +73,13 @@ impl Qmp {
             let greeting: Value = serde_json::from_str(&greeting)
                 .map_err(|e| QmpError::Protocol(format!("bad greeting: {e}")))?;
             if greeting.get("QMP").is_none() {
-                return Err(QmpError::Protocol(format!("unexpected greeting {greeting}")));
+                return Err(QmpError::Protocol(format!(
+                    "unexpected greeting {greeting}"
+                )));
             }
-            write.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").await?;
+            write
+                .write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+                .await?;
             loop {
                 let line = lines.next_line().await?.ok_or(QmpError::Closed)?;
                 let msg: Value = serde_json::from_str(&line)
@@ -80,7 +88,10 @@ impl Qmp {
                     break;
                 }
                 if let Some(err) = msg.get("error") {
-                    return Err(QmpError::Refused { command: "qmp_capabilities".into(), desc: err.to_string() });
+                    return Err(QmpError::Refused {
+                        command: "qmp_capabilities".into(),
+                        desc: err.to_string(),
+                    });
                 }
             }
             Ok::<_, QmpError>((lines, write))
@@ -95,10 +106,21 @@ impl Qmp {
     }
 
     /// Runs `command` and returns its `return` value.
-    pub async fn execute(&self, command: &str, arguments: Option<Value>) -> Result<Value, QmpError> {
+    pub async fn execute(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, QmpError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request { command: command.to_owned(), arguments, reply };
-        self.requests.send(request).await.map_err(|_| QmpError::Closed)?;
+        let request = Request {
+            command: command.to_owned(),
+            arguments,
+            reply,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| QmpError::Closed)?;
         match tokio::time::timeout(COMMAND_TIMEOUT, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(QmpError::Closed),
@@ -112,6 +134,9 @@ impl Qmp {
     }
 }
 
+/// A command sent, waiting for its answer: its name and its caller.
+type Pending = (String, oneshot::Sender<Result<Value, QmpError>>);
+
 /// The task owning the socket: writes commands, routes answers to their callers by `id`, records
 /// events. Ends when the socket closes or every [`Qmp`] clone is gone.
 async fn run(
@@ -122,7 +147,7 @@ async fn run(
     on_close: OnClose,
 ) {
     let mut next_id: u64 = 0;
-    let mut pending: HashMap<u64, (String, oneshot::Sender<Result<Value, QmpError>>)> = HashMap::new();
+    let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut eof = false;
     loop {
         tokio::select! {
@@ -142,37 +167,13 @@ async fn run(
                 }
                 pending.insert(next_id, (request.command, request.reply));
             }
-            line = lines.next_line() => {
-                let line = match line {
-                    Ok(Some(line)) => line,
-                    Ok(None) | Err(_) => { eof = true; break }
-                };
-                let Ok(msg) = serde_json::from_str::<Value>(&line) else {
-                    tracing::warn!(%line, "unparsable QMP message");
-                    continue;
-                };
-                if let Some(event) = msg.get("event").and_then(Value::as_str) {
-                    let data = msg.get("data").map(ToString::to_string).unwrap_or_default();
-                    tracing::debug!(event, %data, "QMP event");
-                    if event == "SHUTDOWN" {
-                        let data = msg.get("data").cloned().unwrap_or(Value::Null);
-                        *shared.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(data);
-                    }
-                    continue;
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => answer(&line, &mut pending, &shared),
+                Ok(None) | Err(_) => {
+                    eof = true;
+                    break;
                 }
-                let Some((command, reply)) = msg.get("id").and_then(Value::as_u64).and_then(|id| pending.remove(&id)) else {
-                    continue;
-                };
-                let result = match (msg.get("return"), msg.get("error")) {
-                    (Some(value), _) => Ok(value.clone()),
-                    (None, Some(err)) => Err(QmpError::Refused {
-                        command,
-                        desc: err.get("desc").and_then(Value::as_str).unwrap_or("unknown error").to_owned(),
-                    }),
-                    (None, None) => Err(QmpError::Protocol(format!("unexpected message {msg}"))),
-                };
-                let _ = reply.send(result);
-            }
+            },
         }
     }
     shared.closed.store(true, Ordering::SeqCst);
@@ -180,6 +181,42 @@ async fn run(
         let _ = reply.send(Err(QmpError::Closed));
     }
     if eof {
-        on_close(shared.shutdown.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        on_close(
+            shared
+                .shutdown
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        );
     }
+}
+
+/// Handles one message from QEMU: an event is recorded, an answer goes to its caller.
+fn answer(line: &str, pending: &mut HashMap<u64, Pending>, shared: &Shared) {
+    let Ok(msg) = serde_json::from_str::<Value>(line) else {
+        tracing::warn!(%line, "unparsable QMP message");
+        return;
+    };
+    if let Some(event) = msg.get("event").and_then(Value::as_str) {
+        let data = msg.get("data").cloned().unwrap_or(Value::Null);
+        tracing::debug!(event, data = %data.to_string(), "QMP event");
+        if event == "SHUTDOWN" {
+            *shared.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(data);
+        }
+        return;
+    }
+    let id = msg.get("id").and_then(Value::as_u64);
+    let Some((command, reply)) = id.and_then(|id| pending.remove(&id)) else {
+        return;
+    };
+    let result = match (msg.get("return"), msg.get("error")) {
+        (Some(value), _) => Ok(value.clone()),
+        (None, Some(err)) => {
+            let desc = err.get("desc").and_then(Value::as_str);
+            let desc = desc.unwrap_or("unknown error").to_owned();
+            Err(QmpError::Refused { command, desc })
+        }
+        (None, None) => Err(QmpError::Protocol(format!("unexpected message {msg}"))),
+    };
+    let _ = reply.send(result);
 }

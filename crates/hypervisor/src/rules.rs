@@ -37,7 +37,9 @@ pub fn check(
     claim: Claim,
 ) -> AgentResult<()> {
     if wanted.vcpus == 0 || wanted.memory_mib == 0 {
-        return Err(AgentError::Invalid("a VM needs at least one vCPU and some memory".into()));
+        return Err(AgentError::Invalid(
+            "a VM needs at least one vCPU and some memory".into(),
+        ));
     }
     let mut disk = 0u64;
     let mut vcpus = 0u64;
@@ -54,17 +56,32 @@ pub fn check(
     };
     // On its own, the VM must fit the host.
     if wanted.vcpus > capacity.vcpus {
-        return Err(too_big("vCPUs", wanted.vcpus, capacity.vcpus.into(), capacity.vcpus));
+        return Err(too_big(
+            "vCPUs",
+            wanted.vcpus,
+            capacity.vcpus.into(),
+            capacity.vcpus,
+        ));
     }
     if wanted.memory_mib > capacity.memory_mib {
         let total = capacity.memory_mib;
-        return Err(too_big("memory MiB", wanted.memory_mib, total.into(), total));
+        return Err(too_big(
+            "memory MiB",
+            wanted.memory_mib,
+            total.into(),
+            total,
+        ));
     }
     match claim {
         Claim::Create | Claim::Resize => {
             let free = u64::from(capacity.disk_gib).saturating_sub(disk);
             if u64::from(wanted.disk_gib) > free {
-                return Err(too_big("disk GiB", wanted.disk_gib, free, capacity.disk_gib));
+                return Err(too_big(
+                    "disk GiB",
+                    wanted.disk_gib,
+                    free,
+                    capacity.disk_gib,
+                ));
             }
         }
         Claim::Start => {
@@ -74,7 +91,12 @@ pub fn check(
             }
             let free = u64::from(capacity.memory_mib).saturating_sub(memory);
             if u64::from(wanted.memory_mib) > free {
-                return Err(too_big("memory MiB", wanted.memory_mib, free, capacity.memory_mib));
+                return Err(too_big(
+                    "memory MiB",
+                    wanted.memory_mib,
+                    free,
+                    capacity.memory_mib,
+                ));
             }
         }
     }
@@ -123,7 +145,10 @@ pub fn check_spec(spec: &VmSpec) -> AgentResult<()> {
     if spec.image.initrd.is_some() && spec.image.kernel.is_none() {
         return invalid("the image has an initrd but no kernel".into());
     }
-    for path in [&spec.image.disk, &spec.image.kernel, &spec.image.initrd].into_iter().flatten() {
+    for path in [&spec.image.disk, &spec.image.kernel, &spec.image.initrd]
+        .into_iter()
+        .flatten()
+    {
         if !path.is_absolute() {
             return invalid(format!("image paths must be absolute: {}", path.display()));
         }
@@ -142,7 +167,10 @@ pub fn check_network(net: &crate::NetworkSpec) -> AgentResult<()> {
         .parse()
         .map_err(|_| AgentError::Invalid(format!("bad gateway address {:?}", net.gateway)))?;
     if !in_subnet(gateway, addr, prefix) {
-        return Err(AgentError::Invalid(format!("gateway {gateway} is not in {}", net.cidr)));
+        return Err(AgentError::Invalid(format!(
+            "gateway {gateway} is not in {}",
+            net.cidr
+        )));
     }
     parse_socket(&net.metadata_to)?;
     for lease in &net.leases {
@@ -152,7 +180,10 @@ pub fn check_network(net: &crate::NetworkSpec) -> AgentResult<()> {
             .parse()
             .map_err(|_| AgentError::Invalid(format!("bad lease address {:?}", lease.ip)))?;
         if !in_subnet(ip, addr, prefix) || ip == gateway {
-            return Err(AgentError::Invalid(format!("lease {ip} is not a guest address of {}", net.cidr)));
+            return Err(AgentError::Invalid(format!(
+                "lease {ip} is not a guest address of {}",
+                net.cidr
+            )));
         }
         check_hostname(&lease.hostname)?;
     }
@@ -179,7 +210,8 @@ pub fn in_subnet(ip: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
 
 /// `a.b.c.d:port`.
 pub fn parse_socket(s: &str) -> AgentResult<std::net::SocketAddrV4> {
-    s.parse().map_err(|_| AgentError::Invalid(format!("bad address {s:?} (want a.b.c.d:port)")))
+    s.parse()
+        .map_err(|_| AgentError::Invalid(format!("bad address {s:?} (want a.b.c.d:port)")))
 }
 
 /// `52:54:00:12:34:56`: six hex pairs, unicast.

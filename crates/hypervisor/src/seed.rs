@@ -57,14 +57,29 @@ pub async fn write(dir: &Path, image: &Path, seed: &Seed) -> AgentResult<()> {
     let _ = std::fs::remove_file(&temporary);
     host::run(
         "mkfs.vfat",
-        &["-n".as_ref(), "CIDATA".as_ref(), "-C".as_ref(), temporary.as_os_str(), kib.to_string().as_ref()],
+        &[
+            "-n".as_ref(),
+            "CIDATA".as_ref(),
+            "-C".as_ref(),
+            temporary.as_os_str(),
+            kib.to_string().as_ref(),
+        ],
         None,
     )
     .await?;
     // mtools checks the geometry of "floppies" unless told not to.
-    let mut args: Vec<std::ffi::OsString> =
-        vec!["MTOOLS_SKIP_CHECK=1".into(), "mcopy".into(), "-o".into(), "-i".into(), temporary.clone().into()];
-    args.extend(files.iter().map(|(name, _)| staging.join(name).into_os_string()));
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "MTOOLS_SKIP_CHECK=1".into(),
+        "mcopy".into(),
+        "-o".into(),
+        "-i".into(),
+        temporary.clone().into(),
+    ];
+    args.extend(
+        files
+            .iter()
+            .map(|(name, _)| staging.join(name).into_os_string()),
+    );
     args.push("::".into());
     host::run("env", &args, None).await?;
     std::fs::rename(&temporary, image).map_err(io_failed(image.display()))?;

@@ -23,7 +23,11 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             hostname: "sim-host".into(),
-            capacity: Resources { vcpus: 64, memory_mib: 256 * 1024, disk_gib: 4096 },
+            capacity: Resources {
+                vcpus: 64,
+                memory_mib: 256 * 1024,
+                disk_gib: 4096,
+            },
         }
     }
 }
@@ -51,7 +55,10 @@ struct SimVm {
 
 impl SimAgent {
     pub fn new(config: SimConfig) -> SimAgent {
-        SimAgent { config, state: Mutex::new(State::default()) }
+        SimAgent {
+            config,
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// Makes a running VM crash, as a QEMU killed by the kernel would: the control plane's
@@ -61,22 +68,28 @@ impl SimAgent {
         let vm = state.vms.get_mut(&id).ok_or(AgentError::NoSuchVm(id))?;
         if vm.power == PowerState::Running {
             vm.power = PowerState::Crashed;
-            vm.console.extend_from_slice(format!("sim: crashed {id}\n").as_bytes());
+            vm.console
+                .extend_from_slice(format!("sim: crashed {id}\n").as_bytes());
         }
         Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl State {
     fn others(&self, id: Uuid) -> impl Iterator<Item = Commitment> + '_ {
-        self.vms.iter().filter(move |(other, _)| **other != id).map(|(_, vm)| Commitment {
-            size: vm.spec.size,
-            running: vm.power == PowerState::Running,
-        })
+        self.vms
+            .iter()
+            .filter(move |(other, _)| **other != id)
+            .map(|(_, vm)| Commitment {
+                size: vm.spec.size,
+                running: vm.power == PowerState::Running,
+            })
     }
 
     fn vm(&mut self, id: Uuid) -> AgentResult<&mut SimVm> {
@@ -133,14 +146,28 @@ impl Agent for SimAgent {
             return if rules::same_vm(&existing.spec, spec) {
                 Ok(())
             } else {
-                Err(AgentError::Conflict(format!("VM {} exists with another spec", spec.id)))
+                Err(AgentError::Conflict(format!(
+                    "VM {} exists with another spec",
+                    spec.id
+                )))
             };
         }
-        rules::check(self.config.capacity, state.others(spec.id), spec.size, Claim::Create)?;
+        rules::check(
+            self.config.capacity,
+            state.others(spec.id),
+            spec.size,
+            Claim::Create,
+        )?;
         let pid = 1000 + state.vms.len() as u32;
         state.vms.insert(
             spec.id,
-            SimVm { spec: spec.clone(), power: PowerState::Stopped, console: Vec::new(), ticks: 0, pid },
+            SimVm {
+                spec: spec.clone(),
+                power: PowerState::Stopped,
+                console: Vec::new(),
+                ticks: 0,
+                pid,
+            },
         );
         Ok(())
     }
@@ -161,7 +188,8 @@ impl Agent for SimAgent {
         let vm = state.vm(id)?;
         vm.power = PowerState::Running;
         vm.ticks = 0;
-        vm.console.extend_from_slice(format!("sim: booted {id}\n").as_bytes());
+        vm.console
+            .extend_from_slice(format!("sim: booted {id}\n").as_bytes());
         Ok(())
     }
 
@@ -169,7 +197,8 @@ impl Agent for SimAgent {
         let mut state = self.lock();
         let vm = state.vm(id)?;
         if vm.power == PowerState::Running {
-            vm.console.extend_from_slice(format!("sim: powered off {id}\n").as_bytes());
+            vm.console
+                .extend_from_slice(format!("sim: powered off {id}\n").as_bytes());
         }
         vm.power = PowerState::Stopped;
         Ok(())
@@ -181,7 +210,8 @@ impl Agent for SimAgent {
         if vm.power != PowerState::Running {
             return Err(AgentError::Conflict(format!("VM {id} is not running")));
         }
-        vm.console.extend_from_slice(format!("sim: booted {id}\n").as_bytes());
+        vm.console
+            .extend_from_slice(format!("sim: booted {id}\n").as_bytes());
         Ok(())
     }
 
@@ -189,7 +219,9 @@ impl Agent for SimAgent {
         let mut state = self.lock();
         let vm = state.vm(id)?;
         if vm.power == PowerState::Running {
-            return Err(AgentError::Conflict(format!("VM {id} must be stopped to be resized")));
+            return Err(AgentError::Conflict(format!(
+                "VM {id} must be stopped to be resized"
+            )));
         }
         rules::check_resize(vm.spec.size, size)?;
         rules::check(self.config.capacity, state.others(id), size, Claim::Resize)?;

@@ -17,7 +17,12 @@ pub struct AgentArgs {
     #[arg(long, value_name = "URL")]
     pub join: String,
     /// The platform's agent token (its <data-dir>/agent.token, or `serve --agent-token`).
-    #[arg(long, env = "MAOCLOUD_AGENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MAOCLOUD_AGENT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub token: String,
     /// Where this agent serves its command API [default: 0.0.0.0:8790].
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8790")]
@@ -43,15 +48,25 @@ pub struct AgentArgs {
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.state_dir).with_context(|| format!("creating {}", args.state_dir.display()))?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("creating {}", args.state_dir.display()))?;
     let name = args.name.clone().unwrap_or_else(hostname);
     let agent: Arc<dyn Agent> = if args.sim {
-        Arc::new(maocloud_hypervisor::sim::SimAgent::new(maocloud_hypervisor::sim::SimConfig { hostname: name.clone(), ..Default::default() }))
+        Arc::new(maocloud_hypervisor::sim::SimAgent::new(
+            maocloud_hypervisor::sim::SimConfig {
+                hostname: name.clone(),
+                ..Default::default()
+            },
+        ))
     } else {
         let mut cfg = maocloud_hypervisor::qemu::QemuConfig::new(args.state_dir.join("compute"));
         cfg.hostname = Some(name.clone());
         cfg.uplink = args.uplink.clone();
-        Arc::new(maocloud_hypervisor::qemu::QemuAgent::open(cfg).await.context("starting the QEMU agent")?)
+        Arc::new(
+            maocloud_hypervisor::qemu::QemuAgent::open(cfg)
+                .await
+                .context("starting the QEMU agent")?,
+        )
     };
     // The secret the control plane calls us with: kept, so a restarted agent is the same host.
     let secret_file = args.state_dir.join("agent.secret");
@@ -63,17 +78,27 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             s
         }
     };
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let advertise = args.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let advertise = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     let router = maocloud_api::agent_link::router(agent, secret.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "the agent's command API stopped");
         }
     });
-    eprintln!("Maocloud agent {name}: command API at {advertise}, joining {}", args.join);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    eprintln!(
+        "Maocloud agent {name}: command API at {advertise}, joining {}",
+        args.join
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let join = format!("{}/api/v1/hosts/join", args.join.trim_end_matches('/'));
     let mut joined = false;
     loop {

@@ -326,6 +326,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         count: u32,
     },
+    /// Time POST /api/v1/vms to the guest's first init line, against a bare QEMU boot.
+    VmBoot {
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        #[arg(long, default_value = "target/test-guest")]
+        guest: std::path::PathBuf,
+    },
+    /// Time create -> running -> delete cycles against simulated hosts.
+    VmCycles {
+        #[arg(long, default_value_t = 100)]
+        cycles: u32,
+        #[arg(long, default_value_t = 10)]
+        hosts: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1014,6 +1028,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::bench::invoice_run(subscriptions, db.resolve()?).await
         }
         Command::Bench(BenchCommand::Pdf { count }) => crate::bench::pdf(count),
+        Command::Bench(BenchCommand::VmBoot { rounds, guest }) => {
+            crate::bench_compute::vm_boot(rounds, guest).await
+        }
+        Command::Bench(BenchCommand::VmCycles { cycles, hosts }) => {
+            crate::bench_compute::vm_cycles(cycles, hosts).await
+        }
     }
 }
 

@@ -38,17 +38,43 @@ pub enum VmCommand {
     },
     /// One VM.
     Show { id: String },
-    Start { id: String, #[arg(long)] wait: bool },
+    Start {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// ACPI power-down, forced off after 30 s.
-    Stop { id: String, #[arg(long)] wait: bool },
-    Reboot { id: String, #[arg(long)] wait: bool },
+    Stop {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    Reboot {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Move to another size (the disk only grows).
-    Resize { id: String, #[arg(long)] size: String, #[arg(long)] wait: bool },
+    Resize {
+        id: String,
+        #[arg(long)]
+        size: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Delete the VM and its disk.
-    Delete { id: String, #[arg(long)] wait: bool },
+    Delete {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Follow the serial console; what you type goes to the VM (Ctrl-D to leave). `--log`
     /// prints the boot log so far and returns.
-    Console { id: String, #[arg(long)] log: bool },
+    Console {
+        id: String,
+        #[arg(long)]
+        log: bool,
+    },
     /// The size catalogue.
     Sizes,
     /// Your compute quota and its use.
@@ -59,7 +85,9 @@ pub enum VmCommand {
 pub enum ImageCommand {
     /// The image catalogue.
     List,
-    Show { id: String },
+    Show {
+        id: String,
+    },
     /// Import a qcow2 or raw image from a path on the platform's host or an http(s) URL
     /// (admins). The checksum is verified and the image inspected before it is offered.
     Import {
@@ -72,15 +100,23 @@ pub enum ImageCommand {
         description: String,
     },
     /// Retire an image: no new VM from it (admins).
-    Retire { id: String },
+    Retire {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SshKeyCommand {
     List,
     /// Register a public key, from a file (e.g. ~/.ssh/id_ed25519.pub) or `-` for stdin.
-    Add { name: String, #[arg(long, value_name = "FILE")] file: std::path::PathBuf },
-    Delete { id: String },
+    Add {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        file: std::path::PathBuf,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,7 +140,7 @@ const VM_COLS: [output::Column; 7] = [
 ];
 
 /// States that change by themselves.
-const BUSY: [&str; 6] = ["creating", "starting", "stopping", "rebooting", "resizing", "deleting"];
+use maocloud_app::compute::vms::BUSY;
 
 async fn wait_settled(c: &Client, id: &str) -> anyhow::Result<Value> {
     let started = std::time::Instant::now();
@@ -134,9 +170,19 @@ pub async fn vm(c: &Client, out: Format, cmd: VmCommand) -> anyhow::Result<()> {
             };
             (c.get(&path).await?, None)
         }
-        VmCommand::Create { name, image, size, ssh_keys, user_data, wait } => {
+        VmCommand::Create {
+            name,
+            image,
+            size,
+            ssh_keys,
+            user_data,
+            wait,
+        } => {
             let user_data = match user_data {
-                Some(p) => Some(std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?),
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                ),
                 None => None,
             };
             let v = c.post("/api/v1/vms", &json!({"name": name, "image": image, "size": size, "ssh_keys": ssh_keys, "user_data": user_data})).await?;
@@ -144,20 +190,58 @@ pub async fn vm(c: &Client, out: Format, cmd: VmCommand) -> anyhow::Result<()> {
             (v, wait.then_some(id))
         }
         VmCommand::Show { id } => (c.get(&format!("/api/v1/vms/{id}")).await?, None),
-        VmCommand::Start { id, wait } => { let (p, id) = act("start")(id); (c.post(&p, &json!({})).await?, wait.then_some(id)) }
-        VmCommand::Stop { id, wait } => { let (p, id) = act("stop")(id); (c.post(&p, &json!({})).await?, wait.then_some(id)) }
-        VmCommand::Reboot { id, wait } => { let (p, id) = act("reboot")(id); (c.post(&p, &json!({})).await?, wait.then_some(id)) }
-        VmCommand::Resize { id, size, wait } => (c.post(&format!("/api/v1/vms/{id}/resize"), &json!({"size": size})).await?, wait.then_some(id)),
-        VmCommand::Delete { id, wait } => (c.delete(&format!("/api/v1/vms/{id}")).await?, wait.then_some(id)),
+        VmCommand::Start { id, wait } => {
+            let (p, id) = act("start")(id);
+            (c.post(&p, &json!({})).await?, wait.then_some(id))
+        }
+        VmCommand::Stop { id, wait } => {
+            let (p, id) = act("stop")(id);
+            (c.post(&p, &json!({})).await?, wait.then_some(id))
+        }
+        VmCommand::Reboot { id, wait } => {
+            let (p, id) = act("reboot")(id);
+            (c.post(&p, &json!({})).await?, wait.then_some(id))
+        }
+        VmCommand::Resize { id, size, wait } => (
+            c.post(&format!("/api/v1/vms/{id}/resize"), &json!({"size": size}))
+                .await?,
+            wait.then_some(id),
+        ),
+        VmCommand::Delete { id, wait } => (
+            c.delete(&format!("/api/v1/vms/{id}")).await?,
+            wait.then_some(id),
+        ),
         VmCommand::Console { id, log } => return console(c, &id, log).await,
         VmCommand::Sizes => {
             let v = c.get("/api/v1/sizes").await?;
-            output::print(out, &v, &[col("NAME", "name"), col("VCPUS", "vcpus"), col("MEMORY_MIB", "memory_mib"), col("DISK_GIB", "disk_gib")]);
+            output::print(
+                out,
+                &v,
+                &[
+                    col("NAME", "name"),
+                    col("VCPUS", "vcpus"),
+                    col("MEMORY_MIB", "memory_mib"),
+                    col("DISK_GIB", "disk_gib"),
+                ],
+            );
             return Ok(());
         }
         VmCommand::Quota => {
             let v = c.get("/api/v1/quota").await?;
-            output::print(out, &v, &[col("VMS", "vms"), col("USED_VMS", "used_vms"), col("VCPUS", "vcpus"), col("USED_VCPUS", "used_vcpus"), col("MEMORY_MIB", "memory_mib"), col("USED_MEMORY_MIB", "used_memory_mib"), col("DISK_GIB", "disk_gib"), col("USED_DISK_GIB", "used_disk_gib")]);
+            output::print(
+                out,
+                &v,
+                &[
+                    col("VMS", "vms"),
+                    col("USED_VMS", "used_vms"),
+                    col("VCPUS", "vcpus"),
+                    col("USED_VCPUS", "used_vcpus"),
+                    col("MEMORY_MIB", "memory_mib"),
+                    col("USED_MEMORY_MIB", "used_memory_mib"),
+                    col("DISK_GIB", "disk_gib"),
+                    col("USED_DISK_GIB", "used_disk_gib"),
+                ],
+            );
             return Ok(());
         }
     };
@@ -196,7 +280,9 @@ async fn console(c: &Client, id: &str, log_only: bool) -> anyhow::Result<()> {
         });
     }
     loop {
-        let v = c.get(&format!("/api/v1/vms/{id}/console?offset={offset}")).await?;
+        let v = c
+            .get(&format!("/api/v1/vms/{id}/console?offset={offset}"))
+            .await?;
         let data = v["data"].as_str().unwrap_or("");
         print!("{data}");
         std::io::stdout().flush().ok();
@@ -218,11 +304,24 @@ async fn console(c: &Client, id: &str, log_only: bool) -> anyhow::Result<()> {
 }
 
 pub async fn image(c: &Client, out: Format, cmd: ImageCommand) -> anyhow::Result<()> {
-    let cols = [col("ID", "id"), col("NAME", "name"), col("KIND", "kind"), col("FORMAT", "format"), col("MIN_DISK_GIB", "min_disk_gib"), col("STATUS", "status"), col("SHA256", "sha256")];
+    let cols = [
+        col("ID", "id"),
+        col("NAME", "name"),
+        col("KIND", "kind"),
+        col("FORMAT", "format"),
+        col("MIN_DISK_GIB", "min_disk_gib"),
+        col("STATUS", "status"),
+        col("SHA256", "sha256"),
+    ];
     let v = match cmd {
         ImageCommand::List => c.get("/api/v1/images").await?,
         ImageCommand::Show { id } => c.get(&format!("/api/v1/images/{id}")).await?,
-        ImageCommand::Import { name, source, sha256, description } => {
+        ImageCommand::Import {
+            name,
+            source,
+            sha256,
+            description,
+        } => {
             let body = json!({"name": name, "source": source, "sha256": sha256, "description": description});
             let started = std::time::Instant::now();
             let request = c.post("/api/v1/images", &body);
@@ -238,7 +337,11 @@ pub async fn image(c: &Client, out: Format, cmd: ImageCommand) -> anyhow::Result
                     }
                 }
             };
-            eprintln!("\rimported {name} in {:.1} s{:40}", started.elapsed().as_secs_f64(), "");
+            eprintln!(
+                "\rimported {name} in {:.1} s{:40}",
+                started.elapsed().as_secs_f64(),
+                ""
+            );
             v
         }
         ImageCommand::Retire { id } => c.delete(&format!("/api/v1/images/{id}")).await?,
@@ -248,16 +351,26 @@ pub async fn image(c: &Client, out: Format, cmd: ImageCommand) -> anyhow::Result
 }
 
 pub async fn ssh_key(c: &Client, out: Format, cmd: SshKeyCommand) -> anyhow::Result<()> {
-    let cols = [col("ID", "id"), col("NAME", "name"), col("FINGERPRINT", "fingerprint"), col("CREATED", "created_at")];
+    let cols = [
+        col("ID", "id"),
+        col("NAME", "name"),
+        col("FINGERPRINT", "fingerprint"),
+        col("CREATED", "created_at"),
+    ];
     let v = match cmd {
         SshKeyCommand::List => c.get("/api/v1/ssh-keys").await?,
         SshKeyCommand::Add { name, file } => {
             let key = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
             };
-            c.post("/api/v1/ssh-keys", &json!({"name": name, "public_key": key.trim()})).await?
+            c.post(
+                "/api/v1/ssh-keys",
+                &json!({"name": name, "public_key": key.trim()}),
+            )
+            .await?
         }
         SshKeyCommand::Delete { id } => {
             c.delete(&format!("/api/v1/ssh-keys/{id}")).await?;
@@ -270,17 +383,32 @@ pub async fn ssh_key(c: &Client, out: Format, cmd: SshKeyCommand) -> anyhow::Res
 }
 
 pub async fn host(c: &Client, out: Format, cmd: HostCommand) -> anyhow::Result<()> {
-    let cols = [col("ID", "id"), col("NAME", "name"), col("ACCEL", "accel"), col("STATUS", "status"), col("VMS", "vms"), col("VCPUS", "used_vcpus"), col("OF", "vcpus"), col("MEMORY_MIB", "used_memory_mib"), col("OF", "memory_mib"), col("WARNINGS", "warnings")];
+    let cols = [
+        col("ID", "id"),
+        col("NAME", "name"),
+        col("ACCEL", "accel"),
+        col("STATUS", "status"),
+        col("VMS", "vms"),
+        col("VCPUS", "used_vcpus"),
+        col("OF", "vcpus"),
+        col("MEMORY_MIB", "used_memory_mib"),
+        col("OF", "memory_mib"),
+        col("WARNINGS", "warnings"),
+    ];
     let v = match cmd {
         HostCommand::List => c.get("/api/v1/hosts").await?,
-        HostCommand::Enable { id } | HostCommand::Disable { id } if id.is_empty() => bail!("a host id is needed"),
+        HostCommand::Enable { id } | HostCommand::Disable { id } if id.is_empty() => {
+            bail!("a host id is needed")
+        }
         HostCommand::Enable { id } => {
-            c.post(&format!("/api/v1/hosts/{id}/enable"), &json!({})).await?;
+            c.post(&format!("/api/v1/hosts/{id}/enable"), &json!({}))
+                .await?;
             eprintln!("Host {id} takes new VMs again.");
             return Ok(());
         }
         HostCommand::Disable { id } => {
-            c.post(&format!("/api/v1/hosts/{id}/disable"), &json!({})).await?;
+            c.post(&format!("/api/v1/hosts/{id}/disable"), &json!({}))
+                .await?;
             eprintln!("Host {id} takes no new VM; its VMs keep running.");
             return Ok(());
         }

@@ -44,7 +44,8 @@ pub struct ServeArgs {
     /// Mark console cookies `Secure` [default: true; browsers accept them on http://localhost].
     #[arg(long, env = "MAOCLOUD_COOKIE_SECURE", value_name = "BOOL")]
     pub cookie_secure: Option<bool>,
-    /// How often the background-job runner looks for due jobs, in milliseconds [default: 1000].
+    /// How often the background-job runner looks for due jobs, in milliseconds; 0 runs no
+    /// runner in this process [default: 1000]. New VM changes wake it at once.
     #[arg(long, env = "MAOCLOUD_JOBS_INTERVAL_MS", value_name = "MS")]
     pub jobs_interval_ms: Option<u64>,
     /// How often the daily sweep (terminations, monthly invoicing, dunning, incomplete files,
@@ -71,7 +72,12 @@ pub struct ServeArgs {
     pub uplink: Option<String>,
     /// The token remote hypervisor agents join with (`maocloud agent --join URL --token T`)
     /// [default: made at first start and kept in <data-dir>/agent.token].
-    #[arg(long, env = "MAOCLOUD_AGENT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MAOCLOUD_AGENT_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
     pub agent_token: Option<String>,
     /// In demo mode, the test guest to offer as an image, if built there
     /// (`scripts/build-test-guest`) [default: target/test-guest].
@@ -277,8 +283,8 @@ impl ServeArgs {
             jobs_interval_ms: self
                 .jobs_interval_ms
                 .or(file.jobs_interval_ms)
-                .unwrap_or(1000)
-                .max(10),
+                .map(|ms| if ms == 0 { 0 } else { ms.max(10) })
+                .unwrap_or(1000),
             session_ttl_hours,
         })
     }

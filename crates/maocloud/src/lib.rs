@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod bench_compute;
 pub mod cli;
 pub mod client;
 pub mod compute_cli;

@@ -66,7 +66,12 @@ impl Platform {
             metrics_token: config.metrics_token.clone(),
         };
         let metadata = attach_compute(&app, &config).await?;
-        Ok(Platform { app, state, config, metadata })
+        Ok(Platform {
+            app,
+            state,
+            config,
+            metadata,
+        })
     }
 
     /// Serves HTTP on `listener` and runs background jobs until `shutdown` turns true.
@@ -75,12 +80,15 @@ impl Platform {
         listener: TcpListener,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let jobs = tokio::spawn(jobs::run_forever(
-            self.app.clone(),
-            jobs::Registry::standard(),
-            Duration::from_millis(self.config.jobs_interval_ms),
-            shutdown.clone(),
-        ));
+        // 0: no runner in this process (tests run the jobs themselves).
+        let jobs = (self.config.jobs_interval_ms > 0).then(|| {
+            tokio::spawn(jobs::run_forever(
+                self.app.clone(),
+                jobs::Registry::standard(),
+                Duration::from_millis(self.config.jobs_interval_ms),
+                shutdown.clone(),
+            ))
+        });
         if self.config.sweep_interval_secs > 0 {
             tokio::spawn(sweep_forever(
                 self.app.clone(),
@@ -101,7 +109,9 @@ impl Platform {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await?;
-        let _ = jobs.await;
+        if let Some(jobs) = jobs {
+            let _ = jobs.await;
+        }
         self.app.db().close().await;
         Ok(())
     }
@@ -117,7 +127,8 @@ async fn attach_compute(app: &App, config: &ServeConfig) -> anyhow::Result<Optio
     let listener = TcpListener::bind(config.metadata_listen)
         .await
         .with_context(|| format!("metadata service: listening on {}", config.metadata_listen))?;
-    app.agents().set_metadata_port(listener.local_addr()?.port());
+    app.agents()
+        .set_metadata_port(listener.local_addr()?.port());
     let agent: Arc<dyn maocloud_hypervisor::Agent> = match config.compute {
         ComputeMode::Sim => Arc::new(maocloud_hypervisor::sim::SimAgent::new(
             maocloud_hypervisor::sim::SimConfig {
@@ -126,7 +137,8 @@ async fn attach_compute(app: &App, config: &ServeConfig) -> anyhow::Result<Optio
             },
         )),
         _ => {
-            let mut cfg = maocloud_hypervisor::qemu::QemuConfig::new(config.data_dir.join("compute"));
+            let mut cfg =
+                maocloud_hypervisor::qemu::QemuConfig::new(config.data_dir.join("compute"));
             cfg.uplink = config.uplink.clone();
             match maocloud_hypervisor::qemu::QemuAgent::open(cfg).await {
                 Ok(a) => Arc::new(a),
@@ -144,7 +156,10 @@ async fn attach_compute(app: &App, config: &ServeConfig) -> anyhow::Result<Optio
         if dir.join("vmlinuz").exists() && dir.join("initrd.img").exists() {
             maocloud_app::demo::register_test_guest(app, dir).await?;
         } else {
-            tracing::info!("no test guest in {} (scripts/build-test-guest builds it): no demo image", dir.display());
+            tracing::info!(
+                "no test guest in {} (scripts/build-test-guest builds it): no demo image",
+                dir.display()
+            );
         }
     }
     Ok(Some(listener))
@@ -186,7 +201,10 @@ fn run_compute(app: &App, listener: TcpListener, shutdown: watch::Receiver<bool>
 /// first start, readable by root only).
 fn agent_token(config: &ServeConfig) -> anyhow::Result<String> {
     if let Some(t) = &config.agent_token {
-        anyhow::ensure!(t.len() >= 32, "--agent-token must be at least 32 characters");
+        anyhow::ensure!(
+            t.len() >= 32,
+            "--agent-token must be at least 32 characters"
+        );
         return Ok(t.clone());
     }
     let path = config.data_dir.join("agent.token");
@@ -203,7 +221,9 @@ pub fn random_secret() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::thread_rng();
-    (0..48).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..48)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Writes a file only its owner may read.

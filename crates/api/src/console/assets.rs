@@ -1,5 +1,6 @@
-//! Static files (the stylesheet, the icon), embedded in the binary and served with a long cache
-//! lifetime: pages link them with a `?v=` content hash, so a new build is fetched at once.
+//! Static files (the stylesheet, the icon, the serial console's script), embedded in the
+//! binary and served with a long cache lifetime: pages link them with a `?v=` content hash, so
+//! a new build is fetched at once.
 
 use axum::extract::{Path, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -26,6 +27,11 @@ const ASSETS: &[Asset] = &[
         name: "favicon.svg",
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/favicon.svg"),
+    },
+    Asset {
+        name: "serial.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/serial.js"),
     },
 ];
 

@@ -2,7 +2,8 @@
 //! sign-up, sign-in with TOTP, password reset), subscribers (their area: profile,
 //! subscriptions and offer change, invoices, inbox, API tokens, TOTP) and
 //! operators (the back office: subscribers, offers, invoicing, payments and credit notes,
-//! audit trail, outbox). French by default, English second; no JavaScript.
+//! audit trail, outbox, hypervisors and VMs). French by default, English second; no JavaScript
+//! but the serial console of a VM's page (`static/serial.js`, allowed by that page's CSP only).
 //!
 //! Codemap: `visitor` (who is asking: language, cookies, session, CSRF, pages and redirects),
 //! `forms` (form bodies and field errors), `view` (templates and the `t` function), `records`
@@ -10,14 +11,16 @@
 //! `admin`, `billing` (price list, subscriptions, invoices), `admin_billing` (offers, invoice
 //! run, print queue, payments and credit notes), `contract` (termination, suspensions,
 //! documents and terms notices in the subscriber area), `admin_contract` (suspensions, proof
-//! requests, registered letters, terms versions and incidents in the back office), and `assets`
-//! (static files).
+//! requests, registered letters, terms versions and incidents in the back office), `compute`
+//! (VMs, their serial console over a websocket, SSH keys), `admin_compute` (hypervisors and
+//! every VM, read-only), and `assets` (static files).
 //!
 //! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
 //! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
 //! POST carries a CSRF token (the session's, or the double-submit cookie's before sign-in),
-//! checked before anything else. A session waiting for its TOTP code reaches `/signin/totp`
-//! and nothing else.
+//! checked before anything else; the serial console's websocket, opened by a GET, must come
+//! from a page of this origin instead. A session waiting for its TOTP code reaches
+//! `/signin/totp` and nothing else.
 
 // Handlers return a rendered page on both sides of their `Result`; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
@@ -25,9 +28,11 @@
 mod account;
 mod admin;
 mod admin_billing;
+mod admin_compute;
 mod admin_contract;
 mod assets;
 mod billing;
+mod compute;
 mod contract;
 mod forms;
 mod public;
@@ -51,6 +56,8 @@ pub fn routes() -> Router<AppState> {
         .merge(admin_billing::routes())
         .merge(contract::routes())
         .merge(admin_contract::routes())
+        .merge(compute::routes())
+        .merge(admin_compute::routes())
         .merge(assets::routes())
 }
 

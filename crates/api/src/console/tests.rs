@@ -152,6 +152,27 @@ fn incident() -> Value {
     }
 }
 
+fn vm(state: &str) -> Value {
+    context! {
+        id => "0190f0f0-0000-7000-8000-000000000040", subscriber_id => "s1", host_id => "h1", host => "sim-1",
+        name => "web-<i>", state => state, busy => super::compute::TRANSITIONAL.contains(&state), held => state == "stopped",
+        error => (state == "error").then_some("qemu said <i>"), size => "xs", pending_size => Value::from(()),
+        vcpus => 1, ram => "256 Mio", disk => "1 Gio", ip => "10.213.0.10", mac => "52:54:00:00:00:01",
+        image => "tiny <i>", created_at => when(now()), updated_at => when(now()), deleted => state == "deleted",
+    }
+}
+
+fn vm_page(state: &str) -> Value {
+    let live = state != "deleted";
+    context! {
+        user => subscriber(), vm => vm(state), refresh => super::compute::TRANSITIONAL.contains(&state).then_some(2),
+        sizes => vec![context! { value => "xs", label => "xs <i>" }, context! { value => "m", label => "m" }], resize_to => "m",
+        can_start => state == "stopped", can_stop => state == "running", can_reboot => state == "running",
+        can_resize => live, can_delete => live, serial => live, can_type => state == "running",
+        serial_url => "/account/vms/x/serial", script_url => live.then_some("/static/serial.js?v=1"),
+    }
+}
+
 /// Every template with the context a handler gives it.
 fn samples() -> Vec<(&'static str, Value)> {
     let msg = context! { id => "0190f0f0-0000-7000-8000-000000000002", subject => "Bienvenue", created_at => when(now()), read => false };
@@ -159,7 +180,88 @@ fn samples() -> Vec<(&'static str, Value)> {
         id => "0190f0f0-0000-7000-8000-000000000003", name => "ci", prefix => "mc_abcd",
         created_at => when(now()), expires_at => when(now()), last_used_at => Value::from(()), revoked => false, expired => false,
     };
+    let usage = |id: &str| context! { id => id, label => "L", used => 1, total => 2, used_text => "1", total_text => "2" };
     vec![
+        (
+            "account/vms.html",
+            context! { user => subscriber(), vms => vec![vm("running"), vm("creating"), vm("error")], usage => vec![usage("vms"), usage("disk")], refresh => 2, next_url => "/account/vms?cursor=x" },
+        ),
+        (
+            "account/vms.html",
+            context! { user => subscriber(), vms => Vec::<Value>::new(), usage => vec![context! { id => "vms", label => "L", used => 0, total => 0, used_text => "0", total_text => "0" }] },
+        ),
+        (
+            "account/vm_new.html",
+            context! {
+                user => subscriber(), form => context! { name => "Bad_<i>", image => "tiny", size => "xs", ssh_keys => vec!["k1"], user_data => "echo <i>" },
+                images => vec![context! { value => "tiny", label => "tiny — <i>" }], sizes => vec![context! { value => "xs", label => "xs" }],
+                keys => vec![context! { id => "k1", name => "laptop <i>", fingerprint => "SHA256:x", checked => true }, context! { id => "k2", name => "ci", fingerprint => "SHA256:y", checked => false }],
+                quota_text => "2 VMs left", alert => "Refusé <i>",
+                errors => context! { name => "no", ssh_keys => "no" }, error_list => vec![context! { field => "name", reason => "no" }, context! { field => "ssh_keys", reason => "no" }],
+            },
+        ),
+        (
+            "account/vm_new.html",
+            context! { user => subscriber(), form => context! {}, images => Vec::<Value>::new(), sizes => Vec::<Value>::new(), keys => Vec::<Value>::new(), quota_text => "" },
+        ),
+        (
+            "account/vm_new.html",
+            context! { user => subscriber(), form => context! {}, images => vec![context! { value => "tiny", label => "tiny" }], sizes => Vec::<Value>::new(), keys => Vec::<Value>::new(), quota_text => "" },
+        ),
+        ("account/vm.html", vm_page("running")),
+        ("account/vm.html", vm_page("stopped")),
+        ("account/vm.html", vm_page("stopping")),
+        ("account/vm.html", vm_page("error")),
+        ("account/vm.html", vm_page("deleted")),
+        (
+            "account/vm.html",
+            context! {
+                alert => "Refusé <i>", errors => context! { size => "no" }, error_list => vec![context! { field => "size", reason => "no" }],
+                ..vm_page("running")
+            },
+        ),
+        (
+            "account/ssh_keys.html",
+            context! {
+                user => subscriber(), keys => vec![context! { id => "k1", name => "laptop <i>", fingerprint => "SHA256:x", created_at => when(now()) }],
+                form => context! { name => "x", public_key => "ssh-rsa <i>" },
+                errors => context! { public_key => "no" }, error_list => vec![context! { field => "public_key", reason => "no" }],
+            },
+        ),
+        (
+            "account/ssh_keys.html",
+            context! { user => subscriber(), keys => Vec::<Value>::new(), form => context! {} },
+        ),
+        (
+            "admin/hosts.html",
+            context! {
+                user => operator(), warned => 1,
+                hosts => vec![
+                    context! {
+                        id => "h1", name => "sim-<i>", url => "https://h1.example <i>", accel => "tcg", status => "up", attached => true,
+                        vcpus_used => 1, vcpus => 4, memory_used => "256 Mio", memory => "4 Gio", disk_used => "1 Gio", disk => "100 Gio",
+                        vms => 1, warnings => vec!["KVM present but <i>not usable</i>"], last_seen_at => when(now()),
+                    },
+                    context! {
+                        id => "h2", name => "kvm-1", url => Value::from(()), accel => "kvm", status => "down", attached => false,
+                        vcpus_used => 0, vcpus => 4, memory_used => "0 Mio", memory => "4 Gio", disk_used => "0 Gio", disk => "100 Gio",
+                        vms => 0, warnings => Vec::<String>::new(), last_seen_at => when(now()),
+                    },
+                ],
+            },
+        ),
+        (
+            "admin/hosts.html",
+            context! { user => operator(), warned => 0, hosts => Vec::<Value>::new() },
+        ),
+        (
+            "admin/vms.html",
+            context! { user => operator(), vms => vec![vm("running"), vm("stopped")], subscriber => "s1 <i>", refresh => 2, next_url => "/admin/vms?cursor=x" },
+        ),
+        (
+            "admin/vms.html",
+            context! { user => operator(), vms => Vec::<Value>::new() },
+        ),
         ("landing.html", context! {}),
         (
             "terms.html",
@@ -534,6 +636,12 @@ async fn every_template_renders_in_both_languages_without_missing_keys() {
                 "{kib}",
                 "{until}",
                 "{id}",
+                "{used}",
+                "{total}",
+                "{vcpus}",
+                "{ram}",
+                "{disk}",
+                "{vms}",
             ] {
                 assert!(
                     !html.contains(placeholder),

@@ -58,6 +58,12 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/terms.html",
     "admin/incidents.html",
     "admin/incident.html",
+    "account/vms.html",
+    "account/vm_new.html",
+    "account/vm.html",
+    "account/ssh_keys.html",
+    "admin/hosts.html",
+    "admin/vms.html",
 );
 
 fn env() -> &'static Environment<'static> {

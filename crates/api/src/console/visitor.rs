@@ -55,12 +55,26 @@ const NOTICES: &[&str] = &[
     "termination_recorded",
     "incident_created",
     "compensation_granted",
+    "vm_launched",
+    "vm_starting",
+    "vm_stopping",
+    "vm_rebooting",
+    "vm_resizing",
+    "vm_deleting",
+    "ssh_key_added",
+    "ssh_key_deleted",
 ];
 
 /// Content-Security-Policy of every console page: no script at all, styles and images from here.
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                    frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a VM's page: the same, plus its own script (the serial console) and the
+/// websocket that script opens to this host.
+pub const CSP_SERIAL: &str =
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+                   img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The visitor of a console page, signed in or not.
 #[derive(Clone)]

@@ -106,15 +106,28 @@ pub struct VmListQuery {
 /// VMs: a subscriber's own; operators: everyone's, or one subscriber's.
 #[utoipa::path(get, path = "/api/v1/vms", tag = "compute", security(("bearer" = [])), params(VmListQuery),
     responses((status = 200, body = PageView<VmView>), (status = 401, body = Problem), (status = 422, body = Problem)))]
-async fn vm_list(State(st): State<AppState>, Auth(ctx): Auth, Query(q): Query<VmListQuery>) -> ApiResult<axum::Json<PageView<VmView>>> {
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.request()?;
+async fn vm_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<VmListQuery>,
+) -> ApiResult<axum::Json<PageView<VmView>>> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .request()?;
     let who: Option<SubscriberId> = match &q.subscriber_id {
-        Some(s) => Some(s.parse().map_err(|_| maocloud_app::Error::invalid("subscriber_id", "is not a subscriber id"))?),
+        Some(s) => Some(s.parse().map_err(|_| {
+            maocloud_app::Error::invalid("subscriber_id", "is not a subscriber id")
+        })?),
         None => None,
     };
     let limit = page.effective_limit();
     let rows = vms::list(&st.app, &ctx, who, &page).await?;
-    Ok(axum::Json(PageView::from(Page::from_rows(rows, limit, |v| v.id.to_string()), vm_view)))
+    Ok(axum::Json(PageView::from(
+        Page::from_rows(rows, limit, |v| v.id.to_string()),
+        vm_view,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -136,8 +149,23 @@ pub struct VmCreate {
 /// Launch a VM. Answers 202: the VM is `creating`, then `running` once its host started it.
 #[utoipa::path(post, path = "/api/v1/vms", tag = "compute", security(("bearer" = [])), request_body = VmCreate,
     responses((status = 202, body = VmView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn vm_create(State(st): State<AppState>, Auth(ctx): Auth, Json(r): Json<VmCreate>) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
-    let vm = vms::create(&st.app, &ctx, vms::CreateVm { name: r.name, image: r.image, size: r.size, ssh_keys: r.ssh_keys, user_data: r.user_data }).await?;
+async fn vm_create(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(r): Json<VmCreate>,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+    let vm = vms::create(
+        &st.app,
+        &ctx,
+        vms::CreateVm {
+            name: r.name,
+            image: r.image,
+            size: r.size,
+            ssh_keys: r.ssh_keys,
+            user_data: r.user_data,
+        },
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(vm_view(vm))))
 }
 
@@ -148,39 +176,72 @@ fn vm_path(id: &str) -> Result<String, crate::error::ApiError> {
 /// One VM.
 #[utoipa::path(get, path = "/api/v1/vms/{id}", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")),
     responses((status = 200, body = VmView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn vm_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<VmView>> {
-    Ok(axum::Json(vm_view(vms::get(&st.app, &ctx, &vm_path(&id)?).await?)))
+async fn vm_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<VmView>> {
+    Ok(axum::Json(vm_view(
+        vms::get(&st.app, &ctx, &vm_path(&id)?).await?,
+    )))
 }
 
 /// Delete a VM and everything it has on its host. Answers 202 (`deleting`).
 #[utoipa::path(delete, path = "/api/v1/vms/{id}", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")),
     responses((status = 202, body = VmView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn vm_delete(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
-    Ok((StatusCode::ACCEPTED, axum::Json(vm_view(vms::delete(&st.app, &ctx, &vm_path(&id)?).await?))))
+async fn vm_delete(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(vm_view(vms::delete(&st.app, &ctx, &vm_path(&id)?).await?)),
+    ))
 }
 
-async fn act(st: &AppState, ctx: &maocloud_app::Ctx, id: &str, a: vms::Action) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
-    Ok((StatusCode::ACCEPTED, axum::Json(vm_view(vms::act(&st.app, ctx, &vm_path(id)?, a).await?))))
+async fn act(
+    st: &AppState,
+    ctx: &maocloud_app::Ctx,
+    id: &str,
+    a: vms::Action,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(vm_view(vms::act(&st.app, ctx, &vm_path(id)?, a).await?)),
+    ))
 }
 
 /// Start a stopped VM (refused while the account is suspended, R-7.1c).
 #[utoipa::path(post, path = "/api/v1/vms/{id}/start", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")),
     responses((status = 202, body = VmView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn vm_start(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+async fn vm_start(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
     act(&st, &ctx, &id, vms::Action::Start).await
 }
 
 /// Stop a VM: ACPI power-down, forced off after 30 s.
 #[utoipa::path(post, path = "/api/v1/vms/{id}/stop", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")),
     responses((status = 202, body = VmView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn vm_stop(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+async fn vm_stop(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
     act(&st, &ctx, &id, vms::Action::Stop).await
 }
 
 /// Reboot a running VM.
 #[utoipa::path(post, path = "/api/v1/vms/{id}/reboot", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")),
     responses((status = 202, body = VmView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn vm_reboot(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+async fn vm_reboot(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
     act(&st, &ctx, &id, vms::Action::Reboot).await
 }
 
@@ -194,8 +255,18 @@ pub struct VmResize {
 /// Move a VM to another size (R-3.2: refused with the reason when its host lacks capacity).
 #[utoipa::path(post, path = "/api/v1/vms/{id}/resize", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")), request_body = VmResize,
     responses((status = 202, body = VmView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn vm_resize(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>, Json(r): Json<VmResize>) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
-    Ok((StatusCode::ACCEPTED, axum::Json(vm_view(vms::resize(&st.app, &ctx, &vm_path(&id)?, &r.size).await?))))
+async fn vm_resize(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+    Json(r): Json<VmResize>,
+) -> ApiResult<(StatusCode, axum::Json<VmView>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(vm_view(
+            vms::resize(&st.app, &ctx, &vm_path(&id)?, &r.size).await?,
+        )),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -220,10 +291,26 @@ pub struct ConsoleView {
 /// Read the serial console from an offset; poll with `next_offset` to follow it.
 #[utoipa::path(get, path = "/api/v1/vms/{id}/console", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id"), ConsoleQuery),
     responses((status = 200, body = ConsoleView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn vm_console_read(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>, Query(q): Query<ConsoleQuery>) -> ApiResult<axum::Json<ConsoleView>> {
+async fn vm_console_read(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ConsoleQuery>,
+) -> ApiResult<axum::Json<ConsoleView>> {
     let offset = q.offset.unwrap_or(0);
-    let (bytes, next) = vms::console_read(&st.app, &ctx, &vm_path(&id)?, offset, q.max.unwrap_or(65536)).await?;
-    Ok(axum::Json(ConsoleView { offset, next_offset: next, data: String::from_utf8_lossy(&bytes).into_owned() }))
+    let (bytes, next) = vms::console_read(
+        &st.app,
+        &ctx,
+        &vm_path(&id)?,
+        offset,
+        q.max.unwrap_or(65536),
+    )
+    .await?;
+    Ok(axum::Json(ConsoleView {
+        offset,
+        next_offset: next,
+        data: String::from_utf8_lossy(&bytes).into_owned(),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -236,7 +323,12 @@ pub struct ConsoleInput {
 /// Type into the serial console of a running VM.
 #[utoipa::path(post, path = "/api/v1/vms/{id}/console", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")), request_body = ConsoleInput,
     responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn vm_console_write(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>, Json(r): Json<ConsoleInput>) -> ApiResult<StatusCode> {
+async fn vm_console_write(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+    Json(r): Json<ConsoleInput>,
+) -> ApiResult<StatusCode> {
     if r.input.len() > 4096 {
         return Err(maocloud_app::Error::invalid("input", "must be at most 4096 bytes").into());
     }
@@ -258,9 +350,20 @@ pub struct CountersView {
 /// A running VM's CPU, memory, disk and network counters.
 #[utoipa::path(get, path = "/api/v1/vms/{id}/counters", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "VM id")),
     responses((status = 200, body = CountersView), (status = 401, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn vm_counters(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<CountersView>> {
+async fn vm_counters(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<CountersView>> {
     let c = vms::counters(&st.app, &ctx, &vm_path(&id)?).await?;
-    Ok(axum::Json(CountersView { cpu_time_ns: c.cpu_time_ns, memory_used_bytes: c.memory_used_bytes, disk_read_bytes: c.disk_read_bytes, disk_write_bytes: c.disk_write_bytes, net_rx_bytes: c.net_rx_bytes, net_tx_bytes: c.net_tx_bytes }))
+    Ok(axum::Json(CountersView {
+        cpu_time_ns: c.cpu_time_ns,
+        memory_used_bytes: c.memory_used_bytes,
+        disk_read_bytes: c.disk_read_bytes,
+        disk_write_bytes: c.disk_write_bytes,
+        net_rx_bytes: c.net_rx_bytes,
+        net_tx_bytes: c.net_tx_bytes,
+    }))
 }
 
 // ---- images ----
@@ -284,14 +387,34 @@ pub struct ImageView {
 }
 
 pub fn image_view(i: Image) -> ImageView {
-    ImageView { id: i.id.to_string(), name: i.name, description: i.description, kind: i.kind, format: i.format, size_bytes: i.size_bytes, sha256: i.sha256, min_disk_gib: i.min_disk_gib, status: i.status, created_at: ts(i.created_at) }
+    ImageView {
+        id: i.id.to_string(),
+        name: i.name,
+        description: i.description,
+        kind: i.kind,
+        format: i.format,
+        size_bytes: i.size_bytes,
+        sha256: i.sha256,
+        min_disk_gib: i.min_disk_gib,
+        status: i.status,
+        created_at: ts(i.created_at),
+    }
 }
 
 /// The image catalogue (operators also see retired images).
 #[utoipa::path(get, path = "/api/v1/images", tag = "compute", security(("bearer" = [])),
     responses((status = 200, body = Vec<ImageView>), (status = 401, body = Problem)))]
-async fn image_list(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<ImageView>>> {
-    Ok(axum::Json(images::list(&st.app, &ctx).await?.into_iter().map(image_view).collect()))
+async fn image_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<ImageView>>> {
+    Ok(axum::Json(
+        images::list(&st.app, &ctx)
+            .await?
+            .into_iter()
+            .map(image_view)
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -310,8 +433,17 @@ pub struct ImageImport {
 /// points at a backing file or an external data file.
 #[utoipa::path(post, path = "/api/v1/images", tag = "compute", security(("bearer" = [])), request_body = ImageImport,
     responses((status = 201, body = ImageView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn image_import(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Json(r): Json<ImageImport>) -> ApiResult<(StatusCode, axum::Json<ImageView>)> {
-    let req = images::ImportDisk { name: r.name, description: r.description, source: r.source, sha256: r.sha256 };
+async fn image_import(
+    State(st): State<AppState>,
+    AdminAuth(ctx): AdminAuth,
+    Json(r): Json<ImageImport>,
+) -> ApiResult<(StatusCode, axum::Json<ImageView>)> {
+    let req = images::ImportDisk {
+        name: r.name,
+        description: r.description,
+        source: r.source,
+        sha256: r.sha256,
+    };
     let i = images::import_disk(&st.app, &ctx, req, &|_, _| {}).await?;
     Ok((StatusCode::CREATED, axum::Json(image_view(i))))
 }
@@ -319,15 +451,27 @@ async fn image_import(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Jso
 /// One image, by id or name.
 #[utoipa::path(get, path = "/api/v1/images/{id}", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Image id or name")),
     responses((status = 200, body = ImageView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn image_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<ImageView>> {
-    Ok(axum::Json(image_view(images::get(&st.app, &ctx, &id).await?)))
+async fn image_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ImageView>> {
+    Ok(axum::Json(image_view(
+        images::get(&st.app, &ctx, &id).await?,
+    )))
 }
 
 /// Retire an image (admins): no new VM boots from it; existing VMs keep working.
 #[utoipa::path(delete, path = "/api/v1/images/{id}", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Image id or name")),
     responses((status = 200, body = ImageView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn image_retire(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Path(id): Path<String>) -> ApiResult<axum::Json<ImageView>> {
-    Ok(axum::Json(image_view(images::retire(&st.app, &ctx, &id).await?)))
+async fn image_retire(
+    State(st): State<AppState>,
+    AdminAuth(ctx): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<ImageView>> {
+    Ok(axum::Json(image_view(
+        images::retire(&st.app, &ctx, &id).await?,
+    )))
 }
 
 // ---- SSH keys ----
@@ -344,14 +488,29 @@ pub struct SshKeyView {
 }
 
 pub fn key_view(k: SshKey) -> SshKeyView {
-    SshKeyView { id: k.id.to_string(), name: k.name, public_key: k.public_key, fingerprint: k.fingerprint, created_at: ts(k.created_at) }
+    SshKeyView {
+        id: k.id.to_string(),
+        name: k.name,
+        public_key: k.public_key,
+        fingerprint: k.fingerprint,
+        created_at: ts(k.created_at),
+    }
 }
 
 /// Your SSH keys.
 #[utoipa::path(get, path = "/api/v1/ssh-keys", tag = "compute", security(("bearer" = [])),
     responses((status = 200, body = Vec<SshKeyView>), (status = 401, body = Problem)))]
-async fn key_list(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<SshKeyView>>> {
-    Ok(axum::Json(keys::list(&st.app, &ctx).await?.into_iter().map(key_view).collect()))
+async fn key_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<SshKeyView>>> {
+    Ok(axum::Json(
+        keys::list(&st.app, &ctx)
+            .await?
+            .into_iter()
+            .map(key_view)
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -365,21 +524,38 @@ pub struct SshKeyAdd {
 /// Register an SSH public key.
 #[utoipa::path(post, path = "/api/v1/ssh-keys", tag = "compute", security(("bearer" = [])), request_body = SshKeyAdd,
     responses((status = 201, body = SshKeyView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn key_add(State(st): State<AppState>, Auth(ctx): Auth, Json(r): Json<SshKeyAdd>) -> ApiResult<(StatusCode, axum::Json<SshKeyView>)> {
-    Ok((StatusCode::CREATED, axum::Json(key_view(keys::add(&st.app, &ctx, &r.name, &r.public_key).await?))))
+async fn key_add(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(r): Json<SshKeyAdd>,
+) -> ApiResult<(StatusCode, axum::Json<SshKeyView>)> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(key_view(
+            keys::add(&st.app, &ctx, &r.name, &r.public_key).await?,
+        )),
+    ))
 }
 
 /// One SSH key, by id or name.
 #[utoipa::path(get, path = "/api/v1/ssh-keys/{id}", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Key id or name")),
     responses((status = 200, body = SshKeyView), (status = 401, body = Problem), (status = 404, body = Problem)))]
-async fn key_get(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<axum::Json<SshKeyView>> {
+async fn key_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SshKeyView>> {
     Ok(axum::Json(key_view(keys::get(&st.app, &ctx, &id).await?)))
 }
 
 /// Remove an SSH key (VMs made with it keep it).
 #[utoipa::path(delete, path = "/api/v1/ssh-keys/{id}", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Key id or name")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn key_delete(State(st): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn key_delete(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     keys::delete(&st.app, &ctx, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -399,7 +575,17 @@ pub struct SizeView {
 #[utoipa::path(get, path = "/api/v1/sizes", tag = "compute", security(("bearer" = [])),
     responses((status = 200, body = Vec<SizeView>), (status = 401, body = Problem)))]
 async fn size_list(Auth(_ctx): Auth) -> ApiResult<axum::Json<Vec<SizeView>>> {
-    Ok(axum::Json(compute::SIZES.iter().map(|s| SizeView { name: s.name.into(), vcpus: s.vcpus, memory_mib: s.memory_mib, disk_gib: s.disk_gib }).collect()))
+    Ok(axum::Json(
+        compute::SIZES
+            .iter()
+            .map(|s| SizeView {
+                name: s.name.into(),
+                vcpus: s.vcpus,
+                memory_mib: s.memory_mib,
+                disk_gib: s.disk_gib,
+            })
+            .collect(),
+    ))
 }
 
 /// Compute quota and what is used of it.
@@ -418,9 +604,21 @@ pub struct QuotaView {
 /// Your compute quota (from your offer's inclusions, or as an operator set it) and its use.
 #[utoipa::path(get, path = "/api/v1/quota", tag = "compute", security(("bearer" = [])),
     responses((status = 200, body = QuotaView), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn quota_get(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<QuotaView>> {
+async fn quota_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<QuotaView>> {
     let (q, u) = compute::quota(&st.app, &ctx).await?;
-    Ok(axum::Json(QuotaView { vcpus: q.vcpus, memory_mib: q.memory_mib, disk_gib: q.disk_gib, vms: q.vms, used_vcpus: u.vcpus, used_memory_mib: u.memory_mib, used_disk_gib: u.disk_gib, used_vms: u.vms }))
+    Ok(axum::Json(QuotaView {
+        vcpus: q.vcpus,
+        memory_mib: q.memory_mib,
+        disk_gib: q.disk_gib,
+        vms: q.vms,
+        used_vcpus: u.vcpus,
+        used_memory_mib: u.memory_mib,
+        used_disk_gib: u.disk_gib,
+        used_vms: u.vms,
+    }))
 }
 
 // ---- hosts (operators) ----
@@ -469,14 +667,27 @@ fn host_view(h: hosts::HostView) -> HostView {
 /// Hypervisor hosts with their capacity, load and warnings (operators).
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "compute", security(("bearer" = [])),
     responses((status = 200, body = Vec<HostView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn host_list(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<HostView>>> {
-    Ok(axum::Json(hosts::list(&st.app, &ctx).await?.into_iter().map(host_view).collect()))
+async fn host_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<HostView>>> {
+    Ok(axum::Json(
+        hosts::list(&st.app, &ctx)
+            .await?
+            .into_iter()
+            .map(host_view)
+            .collect(),
+    ))
 }
 
 /// Put a host back into placement (admins).
 #[utoipa::path(post, path = "/api/v1/hosts/{id}/enable", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Host id")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn host_enable(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn host_enable(
+    State(st): State<AppState>,
+    AdminAuth(ctx): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     hosts::set_enabled(&st.app, &ctx, &id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -484,7 +695,11 @@ async fn host_enable(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Path
 /// Take a host out of placement (admins); its VMs keep running.
 #[utoipa::path(post, path = "/api/v1/hosts/{id}/disable", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Host id")),
     responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-async fn host_disable(State(st): State<AppState>, AdminAuth(ctx): AdminAuth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn host_disable(
+    State(st): State<AppState>,
+    AdminAuth(ctx): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     hosts::set_enabled(&st.app, &ctx, &id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -504,11 +719,18 @@ pub struct HostJoin {
 /// (`maocloud agent --join URL --token T`). Authenticated by the agent token in the body.
 #[utoipa::path(post, path = "/api/v1/hosts/join", tag = "compute", request_body = HostJoin,
     responses((status = 200, body = HostView), (status = 401, body = Problem), (status = 422, body = Problem)))]
-async fn host_join(State(st): State<AppState>, Json(r): Json<HostJoin>) -> ApiResult<axum::Json<HostView>> {
+async fn host_join(
+    State(st): State<AppState>,
+    Json(r): Json<HostJoin>,
+) -> ApiResult<axum::Json<HostView>> {
     let h = hosts::join(&st.app, &r.token, &r.url, &r.secret, |url, secret| {
         std::sync::Arc::new(crate::agent_link::RemoteAgent::new(url, secret))
     })
     .await?;
-    let load = hosts::HostView { attached: true, load: Default::default(), host: h };
+    let load = hosts::HostView {
+        attached: true,
+        load: Default::default(),
+        host: h,
+    };
     Ok(axum::Json(host_view(load)))
 }

@@ -30,9 +30,15 @@ pub async fn join(
     let expected = app.settings().agent_token.as_deref().unwrap_or("");
     let same = !expected.is_empty()
         && token.len() == expected.len()
-        && token.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        && token
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
     if !same {
-        return Err(Error::Unauthenticated("this agent token is not the platform's"));
+        return Err(Error::Unauthenticated(
+            "this agent token is not the platform's",
+        ));
     }
     let parsed = url::Url::parse(url).map_err(|_| Error::invalid("url", "is not a URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
@@ -43,7 +49,10 @@ pub async fn join(
     }
     let known = {
         let mut tx = app.db().read().await?;
-        tx.host_list().await?.into_iter().find(|h| h.url.as_deref() == Some(url))
+        tx.host_list()
+            .await?
+            .into_iter()
+            .find(|h| h.url.as_deref() == Some(url))
     };
     if let Some(h) = known.filter(|h| app.agents().get(h.id).is_some()) {
         heartbeat(app, h.id).await?;
@@ -103,7 +112,9 @@ pub async fn reconcile(app: &App, host: HostId) -> Result<()> {
 /// `resume`: also re-enqueue the changes in flight on this host (when its agent (re)attaches,
 /// i.e. when the control plane starts).
 async fn reconcile_with(app: &App, host: HostId, resume: bool) -> Result<()> {
-    let Some(agent) = app.agents().get(host) else { return Ok(()) };
+    let Some(agent) = app.agents().get(host) else {
+        return Ok(());
+    };
     let report = match agent.report().await {
         Ok(r) => r,
         Err(e) => {
@@ -131,7 +142,11 @@ async fn reconcile_with(app: &App, host: HostId, resume: bool) -> Result<()> {
     };
     // A change in flight when the control plane stopped resumes now rather than when its
     // job's lease runs out (converging twice is harmless: every step is idempotent).
-    let busy: Vec<_> = known.iter().filter(|v| super::vms::BUSY.contains(&v.state.as_str())).map(|v| v.id).collect();
+    let busy: Vec<_> = known
+        .iter()
+        .filter(|v| super::vms::BUSY.contains(&v.state.as_str()))
+        .map(|v| v.id)
+        .collect();
     if resume && !busy.is_empty() {
         let now = app.now();
         let mut tx = app.db().write().await?;
@@ -191,7 +206,11 @@ pub async fn heartbeat_all(app: &App) -> Result<()> {
 
 /// Every host with its load (operators).
 pub async fn list(app: &App, ctx: &Ctx) -> Result<Vec<HostView>> {
-    ctx.require_operator(&[OperatorRole::Support, OperatorRole::Abuse, OperatorRole::Billing])?;
+    ctx.require_operator(&[
+        OperatorRole::Support,
+        OperatorRole::Abuse,
+        OperatorRole::Billing,
+    ])?;
     let mut tx = app.db().read().await?;
     let loads = tx.host_loads().await?;
     Ok(tx
@@ -199,7 +218,11 @@ pub async fn list(app: &App, ctx: &Ctx) -> Result<Vec<HostView>> {
         .await?
         .into_iter()
         .map(|h| HostView {
-            load: loads.iter().find(|(id, _)| *id == h.id).map(|(_, l)| *l).unwrap_or_default(),
+            load: loads
+                .iter()
+                .find(|(id, _)| *id == h.id)
+                .map(|(_, l)| *l)
+                .unwrap_or_default(),
             attached: app.agents().get(h.id).is_some(),
             host: h,
         })
@@ -212,8 +235,22 @@ pub async fn set_enabled(app: &App, ctx: &Ctx, id: &str, enabled: bool) -> Resul
     let id: HostId = id.parse().map_err(|_| Error::NotFound)?;
     let mut tx = app.db().write().await?;
     tx.host_fetch(id).await?;
-    tx.host_set_status(id, if enabled { "up" } else { "disabled" }).await?;
-    crate::audit::record(&mut tx, ctx, app.now(), if enabled { "host.enable" } else { "host.disable" }, Some(&id.to_string()), None, serde_json::json!({})).await?;
+    tx.host_set_status(id, if enabled { "up" } else { "disabled" })
+        .await?;
+    crate::audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        if enabled {
+            "host.enable"
+        } else {
+            "host.disable"
+        },
+        Some(&id.to_string()),
+        None,
+        serde_json::json!({}),
+    )
+    .await?;
     let h = tx.host_fetch(id).await?;
     tx.commit().await?;
     Ok(h)

@@ -40,10 +40,18 @@ fn images_dir(app: &App) -> PathBuf {
 pub fn check_name(name: &str) -> Result<String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if !ok {
-        return Err(Error::invalid("name", "must be 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"));
+        return Err(Error::invalid(
+            "name",
+            "must be 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+        ));
     }
     Ok(name.to_string())
 }
@@ -70,9 +78,21 @@ pub async fn retire(app: &App, ctx: &Ctx, id: &str) -> Result<Image> {
     let mut tx = app.db().write().await?;
     let i = tx.image_fetch(id).await?;
     tx.image_set_status(i.id, "retired").await?;
-    audit::record(&mut tx, ctx, app.now(), "image.retire", Some(&i.id.to_string()), None, json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "image.retire",
+        Some(&i.id.to_string()),
+        None,
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Image { status: "retired".into(), ..i })
+    Ok(Image {
+        status: "retired".into(),
+        ..i
+    })
 }
 
 /// Imports a disk image: copies or downloads it, verifies its checksum, inspects it, records it.
@@ -87,23 +107,36 @@ pub async fn import_disk(
     let name = check_name(&req.name)?;
     let want = req.sha256.trim().to_ascii_lowercase();
     if want.len() != 64 || !want.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::invalid("sha256", "must be the image's SHA-256 as 64 hex digits"));
+        return Err(Error::invalid(
+            "sha256",
+            "must be the image's SHA-256 as 64 hex digits",
+        ));
     }
     if app.db().read().await?.image_fetch(&name).await.is_ok() {
-        return Err(Error::Conflict { field: Some("name".into()), reason: "an image with this name exists".into() });
+        return Err(Error::Conflict {
+            field: Some("name".into()),
+            reason: "an image with this name exists".into(),
+        });
     }
     let id = ImageId::new();
     let dir = images_dir(app);
-    tokio::fs::create_dir_all(&dir).await.map_err(Error::internal)?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(Error::internal)?;
     let part = dir.join(format!("{id}.part"));
     let result = async {
         let (size, got) = fetch(&req.source, &part, progress).await?;
         if got != want {
-            return Err(Error::invalid("sha256", format!("does not match the image: its SHA-256 is {got}")));
+            return Err(Error::invalid(
+                "sha256",
+                format!("does not match the image: its SHA-256 is {got}"),
+            ));
         }
         let info = inspect(&part).await?;
         let path = dir.join(format!("{id}.{}", info.format));
-        tokio::fs::rename(&part, &path).await.map_err(Error::internal)?;
+        tokio::fs::rename(&part, &path)
+            .await
+            .map_err(Error::internal)?;
         Ok((size, got, info, path))
     }
     .await;
@@ -143,11 +176,15 @@ pub async fn register_kernel(app: &App, ctx: &Ctx, req: RegisterKernel) -> Resul
     }
     let id = ImageId::new();
     let dir = images_dir(app).join(id.to_string());
-    tokio::fs::create_dir_all(&dir).await.map_err(Error::internal)?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(Error::internal)?;
     let mut hasher = sha2::Sha256::new();
     let mut size = 0u64;
     let mut copy = |from: &Path, to: PathBuf| -> Result<String> {
-        let bytes = std::fs::read(from).map_err(|e| Error::invalid("kernel", format!("cannot read {}: {e}", from.display())))?;
+        let bytes = std::fs::read(from).map_err(|e| {
+            Error::invalid("kernel", format!("cannot read {}: {e}", from.display()))
+        })?;
         hasher.update(&bytes);
         size += bytes.len() as u64;
         std::fs::write(&to, &bytes).map_err(Error::internal)?;
@@ -179,11 +216,23 @@ async fn save(app: &App, ctx: &Ctx, image: &Image) -> Result<()> {
     let mut tx = app.db().write().await?;
     match tx.image_insert(image).await {
         Err(maocloud_datastore::Error::Conflict(_)) => {
-            return Err(Error::Conflict { field: Some("name".into()), reason: "an image with this name exists".into() })
+            return Err(Error::Conflict {
+                field: Some("name".into()),
+                reason: "an image with this name exists".into(),
+            })
         }
         r => r?,
     }
-    audit::record(&mut tx, ctx, app.now(), "image.import", Some(&image.id.to_string()), None, json!({"name": image.name, "sha256": image.sha256})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "image.import",
+        Some(&image.id.to_string()),
+        None,
+        json!({"name": image.name, "sha256": image.sha256}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -220,7 +269,10 @@ async fn fetch(
     } else {
         let path = Path::new(source);
         if !path.is_absolute() {
-            return Err(Error::invalid("source", "must be an absolute path on the control plane's host or an http(s) URL"));
+            return Err(Error::invalid(
+                "source",
+                "must be an absolute path on the control plane's host or an http(s) URL",
+            ));
         }
         let mut file = tokio::fs::File::open(path)
             .await
@@ -229,7 +281,10 @@ async fn fetch(
         let mut buf = vec![0u8; 1 << 20];
         loop {
             use tokio::io::AsyncReadExt;
-            let n = file.read(&mut buf).await.map_err(|e| Error::invalid("source", format!("cannot read: {e}")))?;
+            let n = file
+                .read(&mut buf)
+                .await
+                .map_err(|e| Error::invalid("source", format!("cannot read: {e}")))?;
             if n == 0 {
                 break;
             }
@@ -258,7 +313,10 @@ async fn inspect(path: &Path) -> Result<Info> {
         .await
         .map_err(|e| Error::internal(format!("qemu-img cannot run (install qemu-utils): {e}")))?;
     if !out.status.success() {
-        return Err(Error::invalid("source", "is not a disk image qemu-img can read"));
+        return Err(Error::invalid(
+            "source",
+            "is not a disk image qemu-img can read",
+        ));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(Error::internal)?;
     check_info(&v)
@@ -267,19 +325,34 @@ async fn inspect(path: &Path) -> Result<Info> {
 fn check_info(v: &serde_json::Value) -> Result<Info> {
     let format = v["format"].as_str().unwrap_or_default().to_string();
     if !matches!(format.as_str(), "qcow2" | "raw") {
-        return Err(Error::invalid("source", format!("is a {format} image; only qcow2 and raw are accepted")));
+        return Err(Error::invalid(
+            "source",
+            format!("is a {format} image; only qcow2 and raw are accepted"),
+        ));
     }
     if v.get("backing-filename").is_some() || v.get("full-backing-filename").is_some() {
-        return Err(Error::invalid("source", "points at a backing file; upload a standalone image (qemu-img convert)"));
+        return Err(Error::invalid(
+            "source",
+            "points at a backing file; upload a standalone image (qemu-img convert)",
+        ));
     }
     if v.pointer("/format-specific/data/data-file").is_some() {
-        return Err(Error::invalid("source", "uses an external data file; upload a standalone image"));
+        return Err(Error::invalid(
+            "source",
+            "uses an external data file; upload a standalone image",
+        ));
     }
     let virtual_size = v["virtual-size"].as_u64().unwrap_or(0);
     if virtual_size == 0 || virtual_size > (2048u64 << 30) {
-        return Err(Error::invalid("source", "has no sane virtual size (1 byte to 2 TiB)"));
+        return Err(Error::invalid(
+            "source",
+            "has no sane virtual size (1 byte to 2 TiB)",
+        ));
     }
-    Ok(Info { format, virtual_size })
+    Ok(Info {
+        format,
+        virtual_size,
+    })
 }
 
 #[cfg(test)]

@@ -29,9 +29,13 @@ pub fn parse(line: &str) -> Result<(String, String)> {
     let mut parts = line.split_whitespace();
     let kind = parts.next().ok_or_else(|| bad("is empty"))?;
     if !TYPES.contains(&kind) {
-        return Err(bad("is not an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-…)"));
+        return Err(bad(
+            "is not an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-…)",
+        ));
     }
-    let b64 = parts.next().ok_or_else(|| bad("lacks the base64 key after the type"))?;
+    let b64 = parts
+        .next()
+        .ok_or_else(|| bad("lacks the base64 key after the type"))?;
     let blob = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| bad("has a key part that is not base64"))?;
@@ -60,7 +64,10 @@ pub fn parse(line: &str) -> Result<(String, String)> {
 fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(|c| c.is_control()) {
-        return Err(Error::invalid("name", "must be 1 to 64 printable characters"));
+        return Err(Error::invalid(
+            "name",
+            "must be 1 to 64 printable characters",
+        ));
     }
     Ok(name.to_string())
 }
@@ -88,7 +95,16 @@ pub async fn add(app: &App, ctx: &Ctx, name: &str, public_key: &str) -> Result<S
         }
         r => r?,
     }
-    audit::record(&mut tx, ctx, now, "ssh_key.add", Some(&key.id.to_string()), Some(owner), json!({"fingerprint": key.fingerprint})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "ssh_key.add",
+        Some(&key.id.to_string()),
+        Some(owner),
+        json!({"fingerprint": key.fingerprint}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(key)
 }
@@ -110,7 +126,16 @@ pub async fn delete(app: &App, ctx: &Ctx, id: &str) -> Result<()> {
     let mut tx = app.db().write().await?;
     let key = tx.ssh_key_fetch(&ctx.scope(), id).await?;
     tx.ssh_key_delete(key.id).await?;
-    audit::record(&mut tx, ctx, app.now(), "ssh_key.delete", Some(&key.id.to_string()), Some(owner), json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "ssh_key.delete",
+        Some(&key.id.to_string()),
+        Some(owner),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

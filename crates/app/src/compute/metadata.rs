@@ -20,7 +20,9 @@ pub struct Metadata {
 /// The metadata of the VM at `ip`, if a VM (not deleted) holds that address.
 pub async fn for_ip(app: &App, ip: &str) -> Result<Option<Metadata>> {
     let mut tx = app.db().read().await?;
-    let Some(vm) = tx.vm_by_ip(ip).await? else { return Ok(None) };
+    let Some(vm) = tx.vm_by_ip(ip).await? else {
+        return Ok(None);
+    };
     let keys: Vec<String> = serde_json::from_str(&vm.ssh_keys).unwrap_or_default();
     Ok(Some(Metadata {
         instance_id: vm.id.to_string(),
@@ -28,7 +30,11 @@ pub async fn for_ip(app: &App, ip: &str) -> Result<Option<Metadata>> {
         name: vm.name,
         local_ipv4: vm.ip,
         size: vm.size,
-        public_keys: keys.into_iter().enumerate().map(|(i, k)| (format!("key-{i}"), k)).collect(),
+        public_keys: keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (format!("key-{i}"), k))
+            .collect(),
         user_data: vm.user_data,
     }))
 }

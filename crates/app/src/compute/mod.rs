@@ -29,28 +29,61 @@ pub struct Size {
 
 /// The sizes a subscriber chooses from. `xs` fits the test guest.
 pub const SIZES: &[Size] = &[
-    Size { name: "xs", vcpus: 1, memory_mib: 256, disk_gib: 1 },
-    Size { name: "s", vcpus: 1, memory_mib: 1024, disk_gib: 10 },
-    Size { name: "m", vcpus: 2, memory_mib: 2048, disk_gib: 20 },
-    Size { name: "l", vcpus: 4, memory_mib: 4096, disk_gib: 40 },
-    Size { name: "xl", vcpus: 8, memory_mib: 8192, disk_gib: 80 },
+    Size {
+        name: "xs",
+        vcpus: 1,
+        memory_mib: 256,
+        disk_gib: 1,
+    },
+    Size {
+        name: "s",
+        vcpus: 1,
+        memory_mib: 1024,
+        disk_gib: 10,
+    },
+    Size {
+        name: "m",
+        vcpus: 2,
+        memory_mib: 2048,
+        disk_gib: 20,
+    },
+    Size {
+        name: "l",
+        vcpus: 4,
+        memory_mib: 4096,
+        disk_gib: 40,
+    },
+    Size {
+        name: "xl",
+        vcpus: 8,
+        memory_mib: 8192,
+        disk_gib: 80,
+    },
 ];
 
 pub fn size(name: &str) -> Result<Size> {
-    SIZES.iter().copied().find(|s| s.name == name).ok_or_else(|| {
-        Error::invalid(
-            "size",
-            format!(
-                "is not a size of the catalogue ({})",
-                SIZES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-            ),
-        )
-    })
+    SIZES
+        .iter()
+        .copied()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            Error::invalid(
+                "size",
+                format!(
+                    "is not a size of the catalogue ({})",
+                    SIZES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
 }
 
 impl Size {
     pub fn resources(&self) -> Resources {
-        Resources { vcpus: self.vcpus, memory_mib: self.memory_mib, disk_gib: self.disk_gib }
+        Resources {
+            vcpus: self.vcpus,
+            memory_mib: self.memory_mib,
+            disk_gib: self.disk_gib,
+        }
     }
 }
 
@@ -71,13 +104,20 @@ impl Agents {
         self.map.read().expect("agents lock").get(&host).cloned()
     }
     pub fn hosts(&self) -> Vec<HostId> {
-        self.map.read().expect("agents lock").keys().copied().collect()
+        self.map
+            .read()
+            .expect("agents lock")
+            .keys()
+            .copied()
+            .collect()
     }
     pub fn set_metadata_port(&self, port: u16) {
-        self.metadata_port.store(port, std::sync::atomic::Ordering::Relaxed);
+        self.metadata_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
     }
     pub fn metadata_port(&self) -> u16 {
-        self.metadata_port.load(std::sync::atomic::Ordering::Relaxed)
+        self.metadata_port
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -87,7 +127,12 @@ pub(crate) async fn quota_of(tx: &mut Tx, subscriber: SubscriberId) -> Result<Qu
     if let Some(q) = tx.quota_get(subscriber).await? {
         return Ok(q);
     }
-    let mut q = Quota { vcpus: 0, memory_mib: 0, disk_gib: 0, vms: 0 };
+    let mut q = Quota {
+        vcpus: 0,
+        memory_mib: 0,
+        disk_gib: 0,
+        vms: 0,
+    };
     for s in tx
         .subscription_list(&maocloud_datastore::Scope::All, subscriber)
         .await?
@@ -129,7 +174,12 @@ pub(crate) fn check_quota(q: &Quota, used: &Load, add: (i64, i64, i64, i64)) -> 
     let checks = [
         ("vms", "VMs", used.vms + add.3, q.vms),
         ("vcpus", "vCPUs", used.vcpus + add.0, q.vcpus),
-        ("memory_mib", "MiB of memory", used.memory_mib + add.1, q.memory_mib),
+        (
+            "memory_mib",
+            "MiB of memory",
+            used.memory_mib + add.1,
+            q.memory_mib,
+        ),
         ("disk_gib", "GiB of disk", used.disk_gib + add.2, q.disk_gib),
     ];
     for (field, what, want, allowed) in checks {
@@ -148,13 +198,25 @@ pub(crate) fn check_quota(q: &Quota, used: &Load, add: (i64, i64, i64, i64)) -> 
 
 /// Placement: the up host with the most free memory that takes `need` whole, among
 /// hosts with an agent attached. `None` when nothing fits.
-pub(crate) fn place(hosts: &[Host], loads: &[(HostId, Load)], need: (i64, i64, i64)) -> Option<HostId> {
+pub(crate) fn place(
+    hosts: &[Host],
+    loads: &[(HostId, Load)],
+    need: (i64, i64, i64),
+) -> Option<HostId> {
     hosts
         .iter()
         .filter(|h| h.status == "up")
         .filter_map(|h| {
-            let l = loads.iter().find(|(id, _)| *id == h.id).map(|(_, l)| *l).unwrap_or_default();
-            let free = (h.vcpus - l.vcpus, h.memory_mib - l.memory_mib, h.disk_gib - l.disk_gib);
+            let l = loads
+                .iter()
+                .find(|(id, _)| *id == h.id)
+                .map(|(_, l)| *l)
+                .unwrap_or_default();
+            let free = (
+                h.vcpus - l.vcpus,
+                h.memory_mib - l.memory_mib,
+                h.disk_gib - l.disk_gib,
+            );
             (free.0 >= need.0 && free.1 >= need.1 && free.2 >= need.2).then_some((h.id, free.1))
         })
         .max_by_key(|(_, mem)| *mem)
@@ -189,7 +251,15 @@ mod tests {
         let a = host("a", 4, 4096, "up");
         let b = host("b", 4, 8192, "up");
         let c = host("c", 64, 65536, "disabled");
-        let loads = vec![(b.id, Load { vcpus: 4, memory_mib: 1024, disk_gib: 10, vms: 1 })];
+        let loads = vec![(
+            b.id,
+            Load {
+                vcpus: 4,
+                memory_mib: 1024,
+                disk_gib: 10,
+                vms: 1,
+            },
+        )];
         let hosts = vec![a.clone(), b.clone(), c];
         // b has more free memory but no free vCPU.
         assert_eq!(place(&hosts, &loads, (1, 1024, 10)), Some(a.id));
@@ -199,8 +269,18 @@ mod tests {
 
     #[test]
     fn quota_names_what_is_short() {
-        let q = Quota { vcpus: 2, memory_mib: 2048, disk_gib: 20, vms: 2 };
-        let used = Load { vcpus: 1, memory_mib: 1024, disk_gib: 10, vms: 1 };
+        let q = Quota {
+            vcpus: 2,
+            memory_mib: 2048,
+            disk_gib: 20,
+            vms: 2,
+        };
+        let used = Load {
+            vcpus: 1,
+            memory_mib: 1024,
+            disk_gib: 10,
+            vms: 1,
+        };
         assert!(check_quota(&q, &used, (1, 1024, 10, 1)).is_ok());
         let e = check_quota(&q, &used, (2, 1024, 10, 1)).unwrap_err();
         assert!(e.to_string().contains("vCPUs"), "{e}");

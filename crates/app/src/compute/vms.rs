@@ -33,13 +33,21 @@ pub const STOP_GRACE_SECS: u64 = 30;
 const USER_DATA_MAX: usize = 16 * 1024;
 
 /// States in which the VM is being changed: other changes wait.
-pub(crate) const BUSY: &[&str] = &["creating", "starting", "stopping", "rebooting", "resizing", "deleting"];
+pub const BUSY: &[&str] = &[
+    "creating",
+    "starting",
+    "stopping",
+    "rebooting",
+    "resizing",
+    "deleting",
+];
 
 pub fn check_name(name: &str) -> Result<String> {
     let n = name.trim();
     let ok = !n.is_empty()
         && n.len() <= 63
-        && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !n.starts_with('-')
         && !n.ends_with('-');
     if !ok {
@@ -63,17 +71,27 @@ pub fn check_user_data(u: &str) -> Result<()> {
         || first == "#cloud-config"
         || first == "#include"
         || first == "#cloud-boothook"
-        || first.to_ascii_lowercase().starts_with("content-type: multipart/");
+        || first
+            .to_ascii_lowercase()
+            .starts_with("content-type: multipart/");
     if !known {
         return bad("must start with '#!' (a script), '#cloud-config', '#include' or a MIME multipart header");
     }
-    if first == "#cloud-config" && u.lines().any(|l| l.starts_with('\t') || l.trim_start_matches(' ').starts_with('\t')) {
+    if first == "#cloud-config"
+        && u.lines()
+            .any(|l| l.starts_with('\t') || l.trim_start_matches(' ').starts_with('\t'))
+    {
         return bad("is not valid YAML: a cloud-config must be indented with spaces, not tabs");
     }
     Ok(())
 }
 
-pub async fn list(app: &App, ctx: &Ctx, subscriber: Option<SubscriberId>, page: &PageRequest) -> Result<Vec<Vm>> {
+pub async fn list(
+    app: &App,
+    ctx: &Ctx,
+    subscriber: Option<SubscriberId>,
+    page: &PageRequest,
+) -> Result<Vec<Vm>> {
     let mut tx = app.db().read().await?;
     Ok(tx.vm_list(&ctx.scope(), subscriber, None, page).await?)
 }
@@ -96,29 +114,64 @@ pub async fn create(app: &App, ctx: &Ctx, req: CreateVm) -> Result<Vm> {
     suspension::ensure_active(&mut tx, owner).await?;
     let image = match tx.image_fetch(req.image.trim()).await {
         Ok(i) if i.status == "ready" => i,
-        _ => return Err(Error::invalid("image", "is not an image of the catalogue (see GET /api/v1/images)")),
+        _ => {
+            return Err(Error::invalid(
+                "image",
+                "is not an image of the catalogue (see GET /api/v1/images)",
+            ))
+        }
     };
     if (size.disk_gib as i64) < image.min_disk_gib {
-        return Err(Error::invalid("size", format!("has a {} GiB disk; image {} needs at least {} GiB", size.disk_gib, image.name, image.min_disk_gib)));
+        return Err(Error::invalid(
+            "size",
+            format!(
+                "has a {} GiB disk; image {} needs at least {} GiB",
+                size.disk_gib, image.name, image.min_disk_gib
+            ),
+        ));
     }
     let mut keys = Vec::new();
     for k in &req.ssh_keys {
         match tx.ssh_key_fetch(&Scope::Subscriber(owner), k.trim()).await {
             Ok(key) => keys.push(key.public_key),
             Err(maocloud_datastore::Error::NotFound) => {
-                return Err(Error::invalid("ssh_keys", format!("{k} is not one of your SSH keys")))
+                return Err(Error::invalid(
+                    "ssh_keys",
+                    format!("{k} is not one of your SSH keys"),
+                ))
             }
             Err(e) => return Err(e.into()),
         }
     }
     let mine = tx.vms_of(owner).await?;
     if mine.iter().any(|v| v.name == name) {
-        return Err(Error::Conflict { field: Some("name".into()), reason: "you already have a VM with this name".into() });
+        return Err(Error::Conflict {
+            field: Some("name".into()),
+            reason: "you already have a VM with this name".into(),
+        });
     }
     let quota = quota_of(&mut tx, owner).await?;
-    check_quota(&quota, &used(&mine), (size.vcpus as i64, size.memory_mib as i64, size.disk_gib as i64, 1))?;
-    let hosts: Vec<_> = tx.host_list().await?.into_iter().filter(|h| app.agents().get(h.id).is_some()).collect();
-    let need = (size.vcpus as i64, size.memory_mib as i64, size.disk_gib as i64);
+    check_quota(
+        &quota,
+        &used(&mine),
+        (
+            size.vcpus as i64,
+            size.memory_mib as i64,
+            size.disk_gib as i64,
+            1,
+        ),
+    )?;
+    let hosts: Vec<_> = tx
+        .host_list()
+        .await?
+        .into_iter()
+        .filter(|h| app.agents().get(h.id).is_some())
+        .collect();
+    let need = (
+        size.vcpus as i64,
+        size.memory_mib as i64,
+        size.disk_gib as i64,
+    );
     let Some(host) = place(&hosts, &tx.host_loads().await?, need) else {
         return Err(Error::Conflict {
             field: Some("size".into()),
@@ -126,9 +179,17 @@ pub async fn create(app: &App, ctx: &Ctx, req: CreateVm) -> Result<Vm> {
         });
     };
     let network = network_for(app, &mut tx, owner, host, now).await?;
-    let taken: Vec<i64> = tx.vms_on_network(network.id).await?.iter().map(|v| v.ip_host).collect();
+    let taken: Vec<i64> = tx
+        .vms_on_network(network.id)
+        .await?
+        .iter()
+        .map(|v| v.ip_host)
+        .collect();
     let Some(ip_host) = (10..=250).find(|n| !taken.contains(n)) else {
-        return Err(Error::Conflict { field: None, reason: "your network on this host has no free address left".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "your network on this host has no free address left".into(),
+        });
     };
     let id = VmId::new();
     let b = id.as_uuid().into_bytes();
@@ -159,19 +220,38 @@ pub async fn create(app: &App, ctx: &Ctx, req: CreateVm) -> Result<Vm> {
     };
     tx.vm_insert(&vm).await?;
     converge_later(&mut tx, vm.id, now).await?;
-    audit::record(&mut tx, ctx, now, "vm.create", Some(&id.to_string()), Some(owner), json!({"size": vm.size, "image": image.name, "host": host.to_string()})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "vm.create",
+        Some(&id.to_string()),
+        Some(owner),
+        json!({"size": vm.size, "image": image.name, "host": host.to_string()}),
+    )
+    .await?;
     tx.commit().await?;
+    app.wake_jobs();
     Ok(vm)
 }
 
 /// The subscriber's network on `host`, made on first use from the next free /24 of the pool.
-async fn network_for(app: &App, tx: &mut Tx, owner: SubscriberId, host: maocloud_types::HostId, now: Timestamp) -> Result<Network> {
+async fn network_for(
+    app: &App,
+    tx: &mut Tx,
+    owner: SubscriberId,
+    host: maocloud_types::HostId,
+    now: Timestamp,
+) -> Result<Network> {
     if let Some(n) = tx.network_of(owner, host).await? {
         return Ok(n);
     }
     let used = tx.network_slots().await?;
     let Some(slot) = (0..=255i64).find(|s| !used.contains(s)) else {
-        return Err(Error::Conflict { field: None, reason: "the platform has no free network left; contact support".into() });
+        return Err(Error::Conflict {
+            field: None,
+            reason: "the platform has no free network left; contact support".into(),
+        });
     };
     let pool = &app.settings().compute_pool;
     let n = Network {
@@ -188,7 +268,11 @@ async fn network_for(app: &App, tx: &mut Tx, owner: SubscriberId, host: maocloud
 }
 
 fn host_ip(n: &Network, host: i64) -> String {
-    let base = n.gateway.rsplit_once('.').map(|(b, _)| b).unwrap_or("10.0.0");
+    let base = n
+        .gateway
+        .rsplit_once('.')
+        .map(|(b, _)| b)
+        .unwrap_or("10.0.0");
     format!("{base}.{host}")
 }
 
@@ -218,7 +302,12 @@ pub async fn act(app: &App, ctx: &Ctx, id: &str, action: Action) -> Result<Vm> {
         (Action::Start, _) => ("starting", "running"),
         (Action::Stop, _) => ("stopping", "stopped"),
         (Action::Reboot, "running") => ("rebooting", "running"),
-        (Action::Reboot, s) => return Err(Error::Conflict { field: None, reason: format!("the VM is {s}: only a running VM can be rebooted") }),
+        (Action::Reboot, s) => {
+            return Err(Error::Conflict {
+                field: None,
+                reason: format!("the VM is {s}: only a running VM can be rebooted"),
+            })
+        }
     };
     vm.state = state.into();
     vm.desired = desired.into();
@@ -227,8 +316,18 @@ pub async fn act(app: &App, ctx: &Ctx, id: &str, action: Action) -> Result<Vm> {
     vm.updated_at = now;
     tx.vm_update(&vm).await?;
     converge_later(&mut tx, vm.id, now).await?;
-    audit::record(&mut tx, ctx, now, &format!("vm.{state}"), Some(&vm.id.to_string()), Some(vm.subscriber_id), json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        &format!("vm.{state}"),
+        Some(&vm.id.to_string()),
+        Some(vm.subscriber_id),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
+    app.wake_jobs();
     Ok(vm)
 }
 
@@ -249,15 +348,38 @@ pub async fn resize(app: &App, ctx: &Ctx, id: &str, to: &str) -> Result<Vm> {
         return Ok(vm);
     }
     if (to.disk_gib as i64) < vm.disk_gib {
-        return Err(Error::invalid("size", format!("has a {} GiB disk, smaller than this VM's {} GiB: a disk only grows", to.disk_gib, vm.disk_gib)));
+        return Err(Error::invalid(
+            "size",
+            format!(
+                "has a {} GiB disk, smaller than this VM's {} GiB: a disk only grows",
+                to.disk_gib, vm.disk_gib
+            ),
+        ));
     }
-    let add = (to.vcpus as i64 - vm.vcpus, to.memory_mib as i64 - vm.memory_mib, to.disk_gib as i64 - vm.disk_gib);
+    let add = (
+        to.vcpus as i64 - vm.vcpus,
+        to.memory_mib as i64 - vm.memory_mib,
+        to.disk_gib as i64 - vm.disk_gib,
+    );
     let mine = tx.vms_of(vm.subscriber_id).await?;
     let quota = quota_of(&mut tx, vm.subscriber_id).await?;
-    check_quota(&quota, &used(&mine), (add.0.max(0), add.1.max(0), add.2.max(0), 0))?;
+    check_quota(
+        &quota,
+        &used(&mine),
+        (add.0.max(0), add.1.max(0), add.2.max(0), 0),
+    )?;
     let host = tx.host_fetch(vm.host_id).await?;
-    let load = tx.host_loads().await?.into_iter().find(|(h, _)| *h == vm.host_id).map(|(_, l)| l).unwrap_or_default();
-    if load.vcpus + add.0 > host.vcpus || load.memory_mib + add.1 > host.memory_mib || load.disk_gib + add.2 > host.disk_gib {
+    let load = tx
+        .host_loads()
+        .await?
+        .into_iter()
+        .find(|(h, _)| *h == vm.host_id)
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    if load.vcpus + add.0 > host.vcpus
+        || load.memory_mib + add.1 > host.memory_mib
+        || load.disk_gib + add.2 > host.disk_gib
+    {
         return Err(Error::Conflict {
             field: Some("size".into()),
             reason: format!("the VM's host lacks the capacity for size {} right now (R-3.2); nothing was changed", to.name),
@@ -269,8 +391,18 @@ pub async fn resize(app: &App, ctx: &Ctx, id: &str, to: &str) -> Result<Vm> {
     vm.updated_at = now;
     tx.vm_update(&vm).await?;
     converge_later(&mut tx, vm.id, now).await?;
-    audit::record(&mut tx, ctx, now, "vm.resize", Some(&vm.id.to_string()), Some(vm.subscriber_id), json!({"from": vm.size, "to": to.name})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "vm.resize",
+        Some(&vm.id.to_string()),
+        Some(vm.subscriber_id),
+        json!({"from": vm.size, "to": to.name}),
+    )
+    .await?;
     tx.commit().await?;
+    app.wake_jobs();
     Ok(vm)
 }
 
@@ -291,8 +423,18 @@ pub async fn delete(app: &App, ctx: &Ctx, id: &str) -> Result<Vm> {
     vm.updated_at = now;
     tx.vm_update(&vm).await?;
     converge_later(&mut tx, vm.id, now).await?;
-    audit::record(&mut tx, ctx, now, "vm.delete", Some(&vm.id.to_string()), Some(vm.subscriber_id), json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "vm.delete",
+        Some(&vm.id.to_string()),
+        Some(vm.subscriber_id),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
+    app.wake_jobs();
     Ok(vm)
 }
 
@@ -306,19 +448,37 @@ fn may_change(ctx: &Ctx) -> Result<()> {
 
 fn busy(vm: &Vm) -> Result<()> {
     if BUSY.contains(&vm.state.as_str()) {
-        return Err(Error::Conflict { field: None, reason: format!("the VM is {}; try again once that is done", vm.state) });
+        return Err(Error::Conflict {
+            field: None,
+            reason: format!("the VM is {}; try again once that is done", vm.state),
+        });
     }
     Ok(())
 }
 
 /// The serial console output from `offset`: `(bytes, next offset)`.
-pub async fn console_read(app: &App, ctx: &Ctx, id: &str, offset: u64, max: usize) -> Result<(Vec<u8>, u64)> {
+pub async fn console_read(
+    app: &App,
+    ctx: &Ctx,
+    id: &str,
+    offset: u64,
+    max: usize,
+) -> Result<(Vec<u8>, u64)> {
     let vm = get(app, ctx, id).await?;
     if vm.deleted_at.is_some() {
         return Err(Error::NotFound);
     }
-    let agent = app.agents().get(vm.host_id).ok_or_else(|| Error::Conflict { field: None, reason: "the VM's host is not connected right now".into() })?;
-    match agent.console_read(vm.id.as_uuid(), offset, max.min(1 << 20)).await {
+    let agent = app
+        .agents()
+        .get(vm.host_id)
+        .ok_or_else(|| Error::Conflict {
+            field: None,
+            reason: "the VM's host is not connected right now".into(),
+        })?;
+    match agent
+        .console_read(vm.id.as_uuid(), offset, max.min(1 << 20))
+        .await
+    {
         Ok(r) => Ok(r),
         Err(AgentError::NoSuchVm(_)) => Ok((Vec::new(), offset)),
         Err(e) => Err(Error::internal(e)),
@@ -336,22 +496,46 @@ pub async fn console_write(app: &App, ctx: &Ctx, id: &str, input: &[u8]) -> Resu
         suspension::ensure_active(&mut tx, vm.subscriber_id).await?;
     }
     if vm.state != "running" {
-        return Err(Error::Conflict { field: None, reason: format!("the VM is {}: start it to type into its console", vm.state) });
+        return Err(Error::Conflict {
+            field: None,
+            reason: format!("the VM is {}: start it to type into its console", vm.state),
+        });
     }
-    let agent = app.agents().get(vm.host_id).ok_or_else(|| Error::Conflict { field: None, reason: "the VM's host is not connected right now".into() })?;
-    agent.console_write(vm.id.as_uuid(), input).await.map_err(Error::internal)
+    let agent = app
+        .agents()
+        .get(vm.host_id)
+        .ok_or_else(|| Error::Conflict {
+            field: None,
+            reason: "the VM's host is not connected right now".into(),
+        })?;
+    agent
+        .console_write(vm.id.as_uuid(), input)
+        .await
+        .map_err(Error::internal)
 }
 
 /// Counters of a running VM (for monitoring).
 pub async fn counters(app: &App, ctx: &Ctx, id: &str) -> Result<maocloud_hypervisor::Counters> {
     let vm = get(app, ctx, id).await?;
     let agent = app.agents().get(vm.host_id).ok_or(Error::NotFound)?;
-    agent.counters(vm.id.as_uuid()).await.map_err(|_| Error::Conflict { field: None, reason: format!("the VM is {}: no counters", vm.state) })
+    agent
+        .counters(vm.id.as_uuid())
+        .await
+        .map_err(|_| Error::Conflict {
+            field: None,
+            reason: format!("the VM is {}: no counters", vm.state),
+        })
 }
 
 pub(crate) async fn converge_later(tx: &mut Tx, vm: VmId, now: Timestamp) -> Result<()> {
     tx.job_enqueue(
-        &NewJob { kind: "vm.converge", payload: &json!({ "vm": vm.to_string() }), run_at: now, max_attempts: 8, dedupe_key: None },
+        &NewJob {
+            kind: "vm.converge",
+            payload: &json!({ "vm": vm.to_string() }),
+            run_at: now,
+            max_attempts: 8,
+            dedupe_key: None,
+        },
         now,
     )
     .await?;
@@ -392,7 +576,10 @@ pub fn register(r: &mut Registry) {
     });
     r.register("compute.enforce", |app, job| {
         Box::pin(async move {
-            let Some(s) = job.payload["subscriber"].as_str().and_then(|s| s.parse().ok()) else {
+            let Some(s) = job.payload["subscriber"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+            else {
                 return JobOutcome::Fail("payload without subscriber".into());
             };
             match enforce(&app, s).await {
@@ -428,12 +615,20 @@ async fn spec_of(app: &App, tx: &mut Tx, vm: &Vm) -> Result<VmSpec> {
         .vms_on_network(net.id)
         .await?
         .into_iter()
-        .map(|v| Lease { mac: v.mac, ip: v.ip, hostname: v.name })
+        .map(|v| Lease {
+            mac: v.mac,
+            ip: v.ip,
+            hostname: v.name,
+        })
         .collect();
     let keys: Vec<String> = serde_json::from_str(&vm.ssh_keys).map_err(Error::internal)?;
     Ok(VmSpec {
         id: vm.id.as_uuid(),
-        size: maocloud_hypervisor::Resources { vcpus: vm.vcpus as u32, memory_mib: vm.memory_mib as u32, disk_gib: vm.disk_gib as u32 },
+        size: maocloud_hypervisor::Resources {
+            vcpus: vm.vcpus as u32,
+            memory_mib: vm.memory_mib as u32,
+            disk_gib: vm.disk_gib as u32,
+        },
         image: ImageRef {
             disk: image.path.map(Into::into),
             disk_format: image.format,
@@ -449,7 +644,12 @@ async fn spec_of(app: &App, tx: &mut Tx, vm: &Vm) -> Result<VmSpec> {
             metadata_to: format!("{}:{}", net.gateway, app.agents().metadata_port()),
             leases,
         },
-        seed: Seed { instance_id: vm.id.to_string(), hostname: vm.name.clone(), ssh_keys: keys, user_data: vm.user_data.clone() },
+        seed: Seed {
+            instance_id: vm.id.to_string(),
+            hostname: vm.name.clone(),
+            ssh_keys: keys,
+            user_data: vm.user_data.clone(),
+        },
     })
 }
 
@@ -500,7 +700,11 @@ async fn converge(app: &App, id: &str, last_attempt: bool) -> std::result::Resul
                 Ok(Some("running"))
             }
             "resizing" => {
-                let to = vm.pending_size.as_deref().and_then(|s| size(s).ok()).ok_or_else(|| AgentError::Invalid("no size to resize to".into()))?;
+                let to = vm
+                    .pending_size
+                    .as_deref()
+                    .and_then(|s| size(s).ok())
+                    .ok_or_else(|| AgentError::Invalid("no size to resize to".into()))?;
                 agent.stop(uuid, STOP_GRACE_SECS).await?;
                 agent.resize(uuid, to.resources()).await?;
                 if vm.desired == "running" {
@@ -544,20 +748,37 @@ async fn converge(app: &App, id: &str, last_attempt: bool) -> std::result::Resul
                     tx.usage_close(cur.id, "disk", now).await?;
                 }
                 "running" => {
-                    tx.usage_open(&cur, "disk", &cur.size, cur.disk_gib, now).await?;
+                    tx.usage_open(&cur, "disk", &cur.size, cur.disk_gib, now)
+                        .await?;
                     tx.usage_open(&cur, "vm", &cur.size, 1, now).await?;
                 }
                 _ => {
-                    tx.usage_open(&cur, "disk", &cur.size, cur.disk_gib, now).await?;
+                    tx.usage_open(&cur, "disk", &cur.size, cur.disk_gib, now)
+                        .await?;
                     tx.usage_close(cur.id, "vm", now).await?;
                 }
             }
             tx.vm_update(&cur).await?;
+            let last_on_network =
+                state == "deleted" && tx.vms_on_network(cur.network_id).await?.is_empty();
             tx.commit().await?;
+            if last_on_network {
+                // The subscriber's last VM on this host is gone: so are its bridge and DHCP
+                // server (the network record stays, and is made again on the next VM).
+                if let Err(e) = agent.remove_network(cur.network_id.as_uuid()).await {
+                    tracing::warn!(network = %cur.network_id, error = %e, "could not remove an unused network");
+                }
+            }
             Ok(())
         }
         Err(e) => {
-            let permanent = matches!(e, AgentError::Capacity(_) | AgentError::Invalid(_) | AgentError::Conflict(_) | AgentError::NoSuchVm(_));
+            let permanent = matches!(
+                e,
+                AgentError::Capacity(_)
+                    | AgentError::Invalid(_)
+                    | AgentError::Conflict(_)
+                    | AgentError::NoSuchVm(_)
+            );
             if !permanent && !last_attempt {
                 return Err(Step::Retry(e.to_string()));
             }
@@ -595,9 +816,19 @@ async fn power_of(agent: &dyn maocloud_hypervisor::Agent, id: uuid::Uuid) -> Str
 }
 
 /// Asks the platform to apply a subscriber's suspension state to their VMs (R-7.1c).
-pub(crate) async fn enforce_later(tx: &mut Tx, subscriber: SubscriberId, now: Timestamp) -> Result<()> {
+pub(crate) async fn enforce_later(
+    tx: &mut Tx,
+    subscriber: SubscriberId,
+    now: Timestamp,
+) -> Result<()> {
     tx.job_enqueue(
-        &NewJob { kind: "compute.enforce", payload: &json!({ "subscriber": subscriber.to_string() }), run_at: now, max_attempts: 20, dedupe_key: None },
+        &NewJob {
+            kind: "compute.enforce",
+            payload: &json!({ "subscriber": subscriber.to_string() }),
+            run_at: now,
+            max_attempts: 20,
+            dedupe_key: None,
+        },
         now,
     )
     .await?;
@@ -611,17 +842,18 @@ pub async fn enforce(app: &App, subscriber: SubscriberId) -> Result<()> {
     let now = app.now();
     let mut tx = app.db().write().await?;
     for mut vm in tx.vms_of(subscriber).await? {
-        let change = if suspended && matches!(vm.state.as_str(), "running" | "starting" | "rebooting") {
-            vm.held = true;
-            vm.desired = "stopped".into();
-            Some("stopping")
-        } else if !suspended && vm.held && vm.state == "stopped" {
-            vm.held = false;
-            vm.desired = "running".into();
-            Some("starting")
-        } else {
-            None
-        };
+        let change =
+            if suspended && matches!(vm.state.as_str(), "running" | "starting" | "rebooting") {
+                vm.held = true;
+                vm.desired = "stopped".into();
+                Some("stopping")
+            } else if !suspended && vm.held && vm.state == "stopped" {
+                vm.held = false;
+                vm.desired = "running".into();
+                Some("starting")
+            } else {
+                None
+            };
         if let Some(state) = change {
             vm.state = state.into();
             vm.updated_at = now;
@@ -630,6 +862,7 @@ pub async fn enforce(app: &App, subscriber: SubscriberId) -> Result<()> {
         }
     }
     tx.commit().await?;
+    app.wake_jobs();
     Ok(())
 }
 
@@ -639,7 +872,12 @@ mod tests {
     fn user_data_must_be_something_cloud_init_reads() {
         assert!(super::check_user_data("#!/bin/sh\necho hi\n").is_ok());
         assert!(super::check_user_data("#cloud-config\nhostname: a\n").is_ok());
-        for bad in ["echo hi", "#cloud-config\n\thostname: a", "#!/bin/sh\0", &"#!".repeat(9000)] {
+        for bad in [
+            "echo hi",
+            "#cloud-config\n\thostname: a",
+            "#!/bin/sh\0",
+            &"#!".repeat(9000),
+        ] {
             assert!(super::check_user_data(bad).is_err(), "{bad:.20}");
         }
     }

@@ -33,16 +33,28 @@ fn vm(network: &NetworkSpec, size: Resources) -> VmSpec {
         },
         mac: "52:54:00:aa:bb:cc".into(),
         network: network.clone(),
-        seed: Seed { instance_id: id.to_string(), hostname: "web-1".into(), ssh_keys: vec![], user_data: None },
+        seed: Seed {
+            instance_id: id.to_string(),
+            hostname: "web-1".into(),
+            ssh_keys: vec![],
+            user_data: None,
+        },
     }
 }
 
 fn size(vcpus: u32, memory_mib: u32, disk_gib: u32) -> Resources {
-    Resources { vcpus, memory_mib, disk_gib }
+    Resources {
+        vcpus,
+        memory_mib,
+        disk_gib,
+    }
 }
 
 fn agent(capacity: Resources) -> SimAgent {
-    SimAgent::new(SimConfig { hostname: "sim-1".into(), capacity })
+    SimAgent::new(SimConfig {
+        hostname: "sim-1".into(),
+        capacity,
+    })
 }
 
 #[tokio::test]
@@ -53,7 +65,10 @@ async fn lifecycle_console_and_counters() {
     let spec = vm(&net, size(2, 2048, 20));
     agent.create(&spec).await.unwrap();
     agent.create(&spec).await.unwrap();
-    assert_eq!(agent.status(spec.id).await.unwrap().power, PowerState::Stopped);
+    assert_eq!(
+        agent.status(spec.id).await.unwrap().power,
+        PowerState::Stopped
+    );
     assert_eq!(agent.counters(spec.id).await.unwrap(), Default::default());
 
     agent.start(spec.id).await.unwrap();
@@ -62,7 +77,10 @@ async fn lifecycle_console_and_counters() {
     assert_eq!(status.power, PowerState::Running);
     assert!(status.pid.is_some());
     let (log, next) = agent.console_read(spec.id, 0, 4096).await.unwrap();
-    assert_eq!(String::from_utf8(log).unwrap(), format!("sim: booted {}\n", spec.id));
+    assert_eq!(
+        String::from_utf8(log).unwrap(),
+        format!("sim: booted {}\n", spec.id)
+    );
     let (rest, after) = agent.console_read(spec.id, next, 4096).await.unwrap();
     assert!(rest.is_empty());
     assert_eq!(after, next);
@@ -77,18 +95,30 @@ async fn lifecycle_console_and_counters() {
     agent.reboot(spec.id).await.unwrap();
     agent.stop(spec.id, 30).await.unwrap();
     agent.stop(spec.id, 30).await.unwrap();
-    assert!(matches!(agent.reboot(spec.id).await, Err(AgentError::Conflict(_))));
-    assert!(matches!(agent.console_write(spec.id, b"x").await, Err(AgentError::Conflict(_))));
+    assert!(matches!(
+        agent.reboot(spec.id).await,
+        Err(AgentError::Conflict(_))
+    ));
+    assert!(matches!(
+        agent.console_write(spec.id, b"x").await,
+        Err(AgentError::Conflict(_))
+    ));
 
     let report = agent.report().await.unwrap();
     assert_eq!(report.accel, Accel::Sim);
     assert_eq!(report.hostname, "sim-1");
     assert_eq!(report.vms.len(), 1);
 
-    assert!(matches!(agent.remove_network(net.id).await, Err(AgentError::Conflict(_))));
+    assert!(matches!(
+        agent.remove_network(net.id).await,
+        Err(AgentError::Conflict(_))
+    ));
     agent.delete(spec.id).await.unwrap();
     agent.delete(spec.id).await.unwrap();
-    assert!(matches!(agent.status(spec.id).await, Err(AgentError::NoSuchVm(_))));
+    assert!(matches!(
+        agent.status(spec.id).await,
+        Err(AgentError::NoSuchVm(_))
+    ));
     agent.remove_network(net.id).await.unwrap();
 }
 
@@ -100,11 +130,18 @@ async fn create_is_idempotent_but_not_a_replace() {
     agent.create(&spec).await.unwrap();
     // The lease list grows as the subscriber adds VMs: still the same VM.
     let mut later = spec.clone();
-    later.network.leases.push(Lease { mac: spec.mac.clone(), ip: "10.20.30.10".into(), hostname: "web-1".into() });
+    later.network.leases.push(Lease {
+        mac: spec.mac.clone(),
+        ip: "10.20.30.10".into(),
+        hostname: "web-1".into(),
+    });
     agent.create(&later).await.unwrap();
     let mut other = spec.clone();
     other.seed.hostname = "web-2".into();
-    assert!(matches!(agent.create(&other).await, Err(AgentError::Conflict(_))));
+    assert!(matches!(
+        agent.create(&other).await,
+        Err(AgentError::Conflict(_))
+    ));
 }
 
 #[tokio::test]
@@ -117,10 +154,16 @@ async fn capacity_is_enforced_on_create_start_and_resize() {
     let a = vm(&net, size(2, 2048, 30));
     agent.create(&a).await.unwrap();
     let too_much_disk = vm(&net, size(1, 512, 21));
-    assert!(matches!(agent.create(&too_much_disk).await, Err(AgentError::Capacity(_))));
+    assert!(matches!(
+        agent.create(&too_much_disk).await,
+        Err(AgentError::Capacity(_))
+    ));
     // A VM bigger than the host never fits.
     let huge = vm(&net, size(5, 512, 1));
-    assert!(matches!(agent.create(&huge).await, Err(AgentError::Capacity(_))));
+    assert!(matches!(
+        agent.create(&huge).await,
+        Err(AgentError::Capacity(_))
+    ));
 
     // vCPUs and memory are taken at start.
     let b = vm(&net, size(2, 2048, 10));
@@ -129,14 +172,26 @@ async fn capacity_is_enforced_on_create_start_and_resize() {
     agent.create(&c).await.unwrap();
     agent.start(a.id).await.unwrap();
     agent.start(b.id).await.unwrap();
-    assert!(matches!(agent.start(c.id).await, Err(AgentError::Capacity(_))));
+    assert!(matches!(
+        agent.start(c.id).await,
+        Err(AgentError::Capacity(_))
+    ));
     agent.stop(b.id, 0).await.unwrap();
     agent.start(c.id).await.unwrap();
 
     // Resize: stopped only, the disk only grows, within capacity.
-    assert!(matches!(agent.resize(a.id, size(2, 2048, 40)).await, Err(AgentError::Conflict(_))));
-    assert!(matches!(agent.resize(b.id, size(2, 2048, 5)).await, Err(AgentError::Invalid(_))));
-    assert!(matches!(agent.resize(b.id, size(2, 2048, 11)).await, Err(AgentError::Capacity(_))));
+    assert!(matches!(
+        agent.resize(a.id, size(2, 2048, 40)).await,
+        Err(AgentError::Conflict(_))
+    ));
+    assert!(matches!(
+        agent.resize(b.id, size(2, 2048, 5)).await,
+        Err(AgentError::Invalid(_))
+    ));
+    assert!(matches!(
+        agent.resize(b.id, size(2, 2048, 11)).await,
+        Err(AgentError::Capacity(_))
+    ));
     agent.resize(b.id, size(1, 1024, 10)).await.unwrap();
     assert_eq!(agent.status(b.id).await.unwrap().size, size(1, 1024, 10));
     // Now b fits next to a and c.
@@ -149,20 +204,41 @@ async fn start_needs_the_network_and_bad_specs_are_refused() {
     let net = network();
     let spec = vm(&net, size(1, 512, 5));
     agent.create(&spec).await.unwrap();
-    assert!(matches!(agent.start(spec.id).await, Err(AgentError::Conflict(_))));
+    assert!(matches!(
+        agent.start(spec.id).await,
+        Err(AgentError::Conflict(_))
+    ));
     agent.ensure_network(&net).await.unwrap();
     agent.start(spec.id).await.unwrap();
 
     let mut bad = vm(&net, size(1, 512, 5));
     bad.mac = "01:00:5e:00:00:01".into(); // multicast
-    assert!(matches!(agent.create(&bad).await, Err(AgentError::Invalid(_))));
+    assert!(matches!(
+        agent.create(&bad).await,
+        Err(AgentError::Invalid(_))
+    ));
     let mut bad = vm(&net, size(1, 512, 5));
-    bad.image = ImageRef { disk: None, disk_format: None, kernel: None, initrd: None, cmdline: None };
-    assert!(matches!(agent.create(&bad).await, Err(AgentError::Invalid(_))));
+    bad.image = ImageRef {
+        disk: None,
+        disk_format: None,
+        kernel: None,
+        initrd: None,
+        cmdline: None,
+    };
+    assert!(matches!(
+        agent.create(&bad).await,
+        Err(AgentError::Invalid(_))
+    ));
     let mut bad = vm(&net, size(1, 512, 5));
     bad.network.gateway = "10.99.0.1".into();
-    assert!(matches!(agent.create(&bad).await, Err(AgentError::Invalid(_))));
-    assert!(matches!(agent.status(Uuid::now_v7()).await, Err(AgentError::NoSuchVm(_))));
+    assert!(matches!(
+        agent.create(&bad).await,
+        Err(AgentError::Invalid(_))
+    ));
+    assert!(matches!(
+        agent.status(Uuid::now_v7()).await,
+        Err(AgentError::NoSuchVm(_))
+    ));
 }
 
 #[tokio::test]
@@ -174,9 +250,15 @@ async fn a_crash_is_reported_and_the_vm_starts_again() {
     agent.create(&spec).await.unwrap();
     agent.start(spec.id).await.unwrap();
     agent.crash(spec.id).unwrap();
-    assert_eq!(agent.status(spec.id).await.unwrap().power, PowerState::Crashed);
+    assert_eq!(
+        agent.status(spec.id).await.unwrap().power,
+        PowerState::Crashed
+    );
     agent.start(spec.id).await.unwrap();
-    assert_eq!(agent.status(spec.id).await.unwrap().power, PowerState::Running);
+    assert_eq!(
+        agent.status(spec.id).await.unwrap().power,
+        PowerState::Running
+    );
 }
 
 /// The control plane runs many simulated hosts with thousands of VMs: that must stay cheap.
@@ -192,14 +274,24 @@ async fn thousands_of_vms_are_cheap() {
         agent.start(spec.id).await.unwrap();
     }
     assert_eq!(agent.report().await.unwrap().vms.len(), 2000);
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn the_capacity_rule() {
     let cap = size(4, 4096, 100);
-    let running = |vcpus, mem, disk| Commitment { size: size(vcpus, mem, disk), running: true };
-    let stopped = |vcpus, mem, disk| Commitment { size: size(vcpus, mem, disk), running: false };
+    let running = |vcpus, mem, disk| Commitment {
+        size: size(vcpus, mem, disk),
+        running: true,
+    };
+    let stopped = |vcpus, mem, disk| Commitment {
+        size: size(vcpus, mem, disk),
+        running: false,
+    };
     // Stopped VMs hold disk, not CPU or memory.
     let others = [stopped(4, 4096, 50), running(2, 1024, 10)];
     rules::check(cap, others, size(2, 3072, 40), Claim::Start).unwrap();

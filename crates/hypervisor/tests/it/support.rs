@@ -17,9 +17,9 @@ use uuid::Uuid;
 
 /// The test guest's directory, or a failure saying how to build it.
 pub fn guest_dir() -> PathBuf {
-    let dir = std::env::var_os("MAOCLOUD_TEST_GUEST_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest")
-    });
+    let dir = std::env::var_os("MAOCLOUD_TEST_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest"));
     for file in ["vmlinuz", "initrd.img"] {
         assert!(
             dir.join(file).is_file(),
@@ -34,8 +34,20 @@ pub fn guest_dir() -> PathBuf {
 /// Fails unless this host can run real guests.
 pub fn require_host() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "real-guest tests need root (bridges, taps, nftables)");
-    for tool in ["qemu-system-x86_64", "qemu-img", "dnsmasq", "nft", "ip", "mkfs.vfat", "mcopy"] {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "real-guest tests need root (bridges, taps, nftables)"
+    );
+    for tool in [
+        "qemu-system-x86_64",
+        "qemu-img",
+        "dnsmasq",
+        "nft",
+        "ip",
+        "mkfs.vfat",
+        "mcopy",
+    ] {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
             .unwrap_or(false);
@@ -66,12 +78,21 @@ pub struct Host {
 impl Host {
     pub async fn new() -> Host {
         require_host();
-        let state = tempfile::Builder::new().prefix("maocloud-hv-").tempdir().unwrap();
+        guest_dir();
+        let state = tempfile::Builder::new()
+            .prefix("maocloud-hv-")
+            .tempdir()
+            .unwrap();
         // dnsmasq runs as nobody and re-reads its hosts file from here.
         std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let agent = QemuAgent::open(config(state.path())).await.unwrap();
         let table = agent.nft_table().to_owned();
-        Host { agent: Some(agent), state, table, networks: Mutex::new(Vec::new()) }
+        Host {
+            agent: Some(agent),
+            state,
+            table,
+            networks: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn agent(&self) -> &QemuAgent {
@@ -109,7 +130,11 @@ impl Host {
 fn config(state: &Path) -> QemuConfig {
     let mut config = QemuConfig::new(state);
     config.accel = AccelChoice::Tcg;
-    config.capacity = Some(Resources { vcpus: 8, memory_mib: 4096, disk_gib: 64 });
+    config.capacity = Some(Resources {
+        vcpus: 8,
+        memory_mib: 4096,
+        disk_gib: 64,
+    });
     config.hostname = Some("test-host".into());
     config
 }
@@ -119,24 +144,37 @@ impl Drop for Host {
         drop(self.agent.take());
         let vms = self.state.path().join("vms");
         for entry in std::fs::read_dir(&vms).into_iter().flatten().flatten() {
-            let pid = std::fs::read_to_string(entry.path().join("pid")).ok().and_then(|p| p.trim().parse::<i32>().ok());
+            let pid = std::fs::read_to_string(entry.path().join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
             if let Some(pid) = pid.filter(|p| *p > 1) {
-                let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
                 let deadline = Instant::now() + Duration::from_secs(5);
                 while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
-            if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<Uuid>().ok()) {
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Uuid>().ok())
+            {
                 let _ = quiet("ip", &["link", "del", &net::tap_name(id)]);
             }
-            for group in std::fs::read_to_string(entry.path().join("cgroups")).unwrap_or_default().lines() {
+            for group in std::fs::read_to_string(entry.path().join("cgroups"))
+                .unwrap_or_default()
+                .lines()
+            {
                 let _ = std::fs::remove_dir(group);
             }
         }
         let nets = self.state.path().join("nets");
         for entry in std::fs::read_dir(&nets).into_iter().flatten().flatten() {
-            let pid = std::fs::read_to_string(entry.path().join("dnsmasq.pid")).ok().and_then(|p| p.trim().parse::<i32>().ok());
+            let pid = std::fs::read_to_string(entry.path().join("dnsmasq.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<i32>().ok());
             if let Some(pid) = pid.filter(|p| *p > 1) {
                 let _ = quiet("kill", &[&pid.to_string()]);
             }
@@ -180,14 +218,20 @@ impl MetadataServer {
         let shared = guests.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = listener.accept().await else { return };
+                let Ok((stream, peer)) = listener.accept().await else {
+                    return;
+                };
                 let guests = shared.clone();
                 tokio::spawn(async move {
                     let _ = serve(stream, peer, guests).await;
                 });
             }
         });
-        MetadataServer { address, guests, task }
+        MetadataServer {
+            address,
+            guests,
+            task,
+        }
     }
 
     /// Serves `metadata` to the guest at `ip`.
@@ -217,9 +261,15 @@ async fn serve(
         request.extend_from_slice(&buf[..n]);
     }
     let request = String::from_utf8_lossy(&request);
-    let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_owned();
+    let path = request
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_owned();
     let guest = guests.lock().unwrap().get(&peer.ip().to_string()).cloned();
-    let body = guest.and_then(|g| match path.as_str() {
+    let body = guest.and_then(|g| {
+        match path.as_str() {
         "openstack/latest/meta_data.json" => Some(
             serde_json::json!({ "uuid": g.instance_id, "hostname": g.hostname, "name": g.hostname })
                 .to_string(),
@@ -228,13 +278,15 @@ async fn serve(
         "latest/meta-data/instance-id" => Some(g.instance_id.clone()),
         "openstack/latest/user_data" => g.user_data.clone(),
         _ => None,
+    }
     });
     let response = match body {
         Some(body) => format!(
-            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
             body.len()
         ),
-        None => "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+        None => "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
     };
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
@@ -245,14 +297,30 @@ pub fn guest_vm(network: &NetworkSpec, n: u8, hostname: &str) -> (VmSpec, Lease)
     let dir = guest_dir();
     let id = Uuid::now_v7();
     let bytes = id.as_bytes();
-    let mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", bytes[13], bytes[14], bytes[15]);
+    let mac = format!(
+        "52:54:00:{:02x}:{:02x}:{:02x}",
+        bytes[13], bytes[14], bytes[15]
+    );
     let prefix = network.cidr.rsplit_once('.').unwrap().0;
-    let lease = Lease { mac: mac.clone(), ip: format!("{prefix}.{n}"), hostname: hostname.into() };
+    let lease = Lease {
+        mac: mac.clone(),
+        ip: format!("{prefix}.{n}"),
+        hostname: hostname.into(),
+    };
     // The uncompressed kernel boots faster under TCG (no decompression); fall back to bzImage.
-    let kernel = if dir.join("vmlinux").is_file() { dir.join("vmlinux") } else { dir.join("vmlinuz") };
+    // MAOCLOUD_TEST_GUEST_KERNEL=vmlinuz picks one.
+    let kernel = match std::env::var("MAOCLOUD_TEST_GUEST_KERNEL") {
+        Ok(name) => dir.join(name),
+        Err(_) if dir.join("vmlinux").is_file() => dir.join("vmlinux"),
+        Err(_) => dir.join("vmlinuz"),
+    };
     let spec = VmSpec {
         id,
-        size: Resources { vcpus: 1, memory_mib: 256, disk_gib: 1 },
+        size: Resources {
+            vcpus: 1,
+            memory_mib: 256,
+            disk_gib: 1,
+        },
         image: ImageRef {
             disk: None,
             disk_format: None,
@@ -261,8 +329,16 @@ pub fn guest_vm(network: &NetworkSpec, n: u8, hostname: &str) -> (VmSpec, Lease)
             cmdline: Some("quiet panic=-1".into()),
         },
         mac,
-        network: NetworkSpec { leases: vec![lease.clone()], ..network.clone() },
-        seed: Seed { instance_id: id.to_string(), hostname: hostname.into(), ssh_keys: vec![], user_data: None },
+        network: NetworkSpec {
+            leases: vec![lease.clone()],
+            ..network.clone()
+        },
+        seed: Seed {
+            instance_id: id.to_string(),
+            hostname: hostname.into(),
+            ssh_keys: vec![],
+            user_data: None,
+        },
     };
     (spec, lease)
 }
@@ -274,7 +350,13 @@ pub async fn console(agent: &dyn Agent, id: Uuid) -> String {
 }
 
 /// Waits (at most `limit`) until the serial log of `id` satisfies `done`; returns the log.
-pub async fn wait_console(agent: &dyn Agent, id: Uuid, limit: Duration, what: &str, done: impl Fn(&str) -> bool) -> String {
+pub async fn wait_console(
+    agent: &dyn Agent,
+    id: Uuid,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + limit;
     loop {
         let log = console(agent, id).await;
@@ -282,7 +364,15 @@ pub async fn wait_console(agent: &dyn Agent, id: Uuid, limit: Duration, what: &s
             return log;
         }
         if Instant::now() > deadline {
-            let tail: String = log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
             panic!("VM {id}: no {what} on the console within {limit:?}; last lines:\n{tail}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -293,6 +383,12 @@ pub async fn wait_console(agent: &dyn Agent, id: Uuid, limit: Duration, what: &s
 pub fn count(log: &str, line: &str) -> usize {
     let wanted = format!("MAOCLOUD-GUEST: {line}");
     log.lines().filter(|l| l.trim_end() == wanted).count()
+}
+
+/// Whether the last boot in the log got as far as `ready`.
+pub fn booted(log: &str) -> bool {
+    let last = log.rsplit("MAOCLOUD-GUEST: init").next().unwrap_or("");
+    log.contains("MAOCLOUD-GUEST: init") && has(last, "ready")
 }
 
 /// Whether a `MAOCLOUD-GUEST: <line>` line is in the log.
@@ -311,4 +407,69 @@ pub async fn ssh_banner(ip: &str) -> std::io::Result<String> {
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "read timed out"))??;
     Ok(banner)
+}
+
+/// Whether process `pid` has exited (a zombie not yet reaped counts as exited).
+pub fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+/// IPv4 forwarding turned on for the life of the value, then put back as it was.
+pub struct Forwarding(String);
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+impl Forwarding {
+    pub fn on() -> Forwarding {
+        let before = std::fs::read_to_string(IP_FORWARD).unwrap();
+        std::fs::write(IP_FORWARD, "1").unwrap();
+        Forwarding(before.trim().to_owned())
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        let _ = std::fs::write(IP_FORWARD, &self.0);
+    }
+}
+
+/// The CPU quota (µs per 100 ms) and memory limit (bytes) of process `pid`'s cgroups, if it is
+/// in cgroups that set them (v1 `cpu` + `memory` mounted under /sys/fs/cgroup, or v2).
+pub fn cgroup_limits(pid: u32) -> Option<(u64, u64)> {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = |controller: &str| {
+        own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+            (list.split(',').any(|c| c == controller) || (controller.is_empty() && list.is_empty()))
+                .then(|| path.trim_start_matches('/').to_owned())
+        })
+    };
+    let read = |file: String| std::fs::read_to_string(file).ok();
+    if let (Some(cpu), Some(memory)) = (path("cpu"), path("memory")) {
+        let quota = read(format!("/sys/fs/cgroup/cpu/{cpu}/cpu.cfs_quota_us"))?
+            .trim()
+            .parse()
+            .ok()?;
+        let limit = read(format!(
+            "/sys/fs/cgroup/memory/{memory}/memory.limit_in_bytes"
+        ))?
+        .trim()
+        .parse()
+        .ok()?;
+        return Some((quota, limit));
+    }
+    let group = path("")?;
+    let cpu_max = read(format!("/sys/fs/cgroup/{group}/cpu.max"))?;
+    let quota = cpu_max.split_whitespace().next()?.parse().ok()?;
+    let limit = read(format!("/sys/fs/cgroup/{group}/memory.max"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((quota, limit))
 }

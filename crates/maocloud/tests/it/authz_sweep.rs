@@ -78,7 +78,9 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
     // Compute: a simulated host, an image, the owner's SSH key and VM (before the suspension
     // below, which would refuse the VM).
     let sim = std::sync::Arc::new(maocloud_hypervisor::sim::SimAgent::new(Default::default()));
-    let host = maocloud_app::compute::hosts::attach(&s.app, sim, None).await.unwrap();
+    let host = maocloud_app::compute::hosts::attach(&s.app, sim, None)
+        .await
+        .unwrap();
     let host_id = host.id.to_string();
     let dir = s.data.path().join("img");
     std::fs::create_dir_all(&dir).unwrap();

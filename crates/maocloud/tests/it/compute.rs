@@ -15,25 +15,35 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-pub const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
+pub const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop";
 
 /// A server with one simulated host of `capacity`, a kernel image `tiny`, and a subscriber on
 /// an offer including 2 vCPU, 4096 MiB, 50 GiB and 2 VMs.
 pub async fn setup(db: Db, capacity: Resources) -> (TestServer, Subscriber, Arc<SimAgent>) {
     let s = TestServer::start_on(db).await;
-    let sim = Arc::new(SimAgent::new(SimConfig { hostname: "sim-1".into(), capacity }));
-    hosts::attach(&s.app, sim.clone(), None).await.expect("attach host");
+    let sim = Arc::new(SimAgent::new(SimConfig {
+        hostname: "sim-1".into(),
+        capacity,
+    }));
+    hosts::attach(&s.app, sim.clone(), None)
+        .await
+        .expect("attach host");
     let dir = s.data.path().join("tiny");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("k"), b"kernel").unwrap();
     std::fs::write(dir.join("i"), b"initrd").unwrap();
-    images::register_kernel(&s.app, &Ctx::system(), images::RegisterKernel {
-        name: "tiny".into(),
-        description: "a tiny guest".into(),
-        kernel: dir.join("k"),
-        initrd: dir.join("i"),
-        cmdline: "console=ttyS0".into(),
-    })
+    images::register_kernel(
+        &s.app,
+        &Ctx::system(),
+        images::RegisterKernel {
+            name: "tiny".into(),
+            description: "a tiny guest".into(),
+            kernel: dir.join("k"),
+            initrd: dir.join("i"),
+            cmdline: "console=ttyS0".into(),
+        },
+    )
     .await
     .expect("image");
     let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
@@ -54,7 +64,8 @@ pub async fn vm(s: &TestServer, token: &str, id: &str) -> Value {
 }
 
 async fn action(s: &TestServer, token: &str, id: &str, what: &str) -> (StatusCode, Value) {
-    s.post(&format!("/api/v1/vms/{id}/{what}"), Some(token), json!({})).await
+    s.post(&format!("/api/v1/vms/{id}/{what}"), Some(token), json!({}))
+        .await
 }
 
 fn field(v: &Value) -> Option<&str> {
@@ -67,155 +78,316 @@ async fn vm_count(s: &TestServer, token: &str) -> usize {
     v["items"].as_array().unwrap().len()
 }
 
-const BIG: Resources = Resources { vcpus: 32, memory_mib: 65536, disk_gib: 1000 };
+const BIG: Resources = Resources {
+    vcpus: 32,
+    memory_mib: 65536,
+    disk_gib: 1000,
+};
 
-crate::both_dbs!(vm_lifecycle_on_a_simulated_host, |_s: TestServer| async move {
-    let (s, alice, sim) = setup(_s.db, BIG).await;
-    let (st, key) = s.post("/api/v1/ssh-keys", Some(&alice.token), json!({"name": "laptop", "public_key": KEY})).await;
-    assert_eq!(st, StatusCode::CREATED, "{key}");
-    assert!(key["fingerprint"].as_str().unwrap().starts_with("SHA256:"));
+crate::both_dbs!(
+    vm_lifecycle_on_a_simulated_host,
+    |_s: TestServer| async move {
+        let (s, alice, sim) = setup(_s.db, BIG).await;
+        let (st, key) = s
+            .post(
+                "/api/v1/ssh-keys",
+                Some(&alice.token),
+                json!({"name": "laptop", "public_key": KEY}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{key}");
+        assert!(key["fingerprint"].as_str().unwrap().starts_with("SHA256:"));
 
-    let (st, v) = create(&s, &alice.token, json!({"name": "web-1", "image": "tiny", "size": "xs", "ssh_keys": ["laptop"], "user_data": "#!/bin/sh\necho hello\n"})).await;
-    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
-    assert_eq!(v["state"], "creating");
-    let id = v["id"].as_str().unwrap().to_string();
-    assert!(v["ip"].as_str().unwrap().starts_with("10.213."), "{v}");
-    s.run_jobs().await;
-    let v = vm(&s, &alice.token, &id).await;
-    assert_eq!(v["state"], "running", "{v}");
-    let on_host = sim.status(id.parse().unwrap()).await.unwrap();
-    assert_eq!(on_host.power, maocloud_hypervisor::PowerState::Running);
-
-    // The metadata service answers the VM's own address with its key and user-data.
-    let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap()).await.unwrap().expect("metadata");
-    assert_eq!(md.instance_id, id);
-    assert_eq!(md.public_keys[0].1, KEY);
-    assert_eq!(md.user_data.as_deref(), Some("#!/bin/sh\necho hello\n"));
-
-    // The console shows what the host's serial port printed.
-    let (st, c) = s.get(&format!("/api/v1/vms/{id}/console"), Some(&alice.token)).await;
-    assert_eq!(st, StatusCode::OK, "{c}");
-    assert!(c["next_offset"].as_u64().unwrap() > 0, "{c}");
-
-    // Stop, start, reboot: each goes through its transitional state.
-    let (st, v) = action(&s, &alice.token, &id, "stop").await;
-    assert_eq!((st, v["state"].as_str()), (StatusCode::ACCEPTED, Some("stopping")));
-    let (st, v) = action(&s, &alice.token, &id, "start").await;
-    assert_eq!(st, StatusCode::CONFLICT, "a VM being stopped takes no other change: {v}");
-    s.run_jobs().await;
-    assert_eq!(vm(&s, &alice.token, &id).await["state"], "stopped");
-    assert_eq!(sim.status(id.parse().unwrap()).await.unwrap().power, maocloud_hypervisor::PowerState::Stopped);
-    let (st, v) = action(&s, &alice.token, &id, "reboot").await;
-    assert_eq!(st, StatusCode::CONFLICT, "{v}");
-    action(&s, &alice.token, &id, "start").await;
-    s.run_jobs().await;
-    let (st, v) = action(&s, &alice.token, &id, "reboot").await;
-    assert_eq!((st, v["state"].as_str()), (StatusCode::ACCEPTED, Some("rebooting")));
-    s.run_jobs().await;
-    assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
-
-    // Resize to m: the host sees the new size, the VM runs again.
-    let (st, v) = s.post(&format!("/api/v1/vms/{id}/resize"), Some(&alice.token), json!({"size": "m"})).await;
-    assert_eq!((st, v["state"].as_str()), (StatusCode::ACCEPTED, Some("resizing")), "{v}");
-    s.run_jobs().await;
-    let v = vm(&s, &alice.token, &id).await;
-    assert_eq!((v["state"].as_str(), v["size"].as_str(), v["vcpus"].as_i64()), (Some("running"), Some("m"), Some(2)), "{v}");
-    assert_eq!(sim.status(id.parse().unwrap()).await.unwrap().size.memory_mib, 2048);
-    let (_, q) = s.get("/api/v1/quota", Some(&alice.token)).await;
-    assert_eq!((q["used_vcpus"].as_i64(), q["vcpus"].as_i64()), (Some(2), Some(2)), "{q}");
-
-    // Delete: the host forgets it, the list no longer shows it, the record says deleted.
-    let (st, v) = s.call(Method::DELETE, &format!("/api/v1/vms/{id}"), Some(&alice.token), None).await;
-    assert_eq!((st, v["state"].as_str()), (StatusCode::ACCEPTED, Some("deleting")));
-    s.run_jobs().await;
-    assert!(sim.status(id.parse().unwrap()).await.is_err(), "the host still has the VM");
-    assert_eq!(vm(&s, &alice.token, &id).await["state"], "deleted");
-    assert_eq!(vm_count(&s, &alice.token).await, 0);
-
-    // Usage spans (R-6.1b): VM-hours by size and disk GiB-hours were recorded.
-    let mut tx = s.app.db().read().await.unwrap();
-    let sums = tx.usage_sum(alice.id.parse().unwrap(), t0() - jiff::SignedDuration::from_hours(1), t0() + jiff::SignedDuration::from_hours(1)).await.unwrap();
-    let kinds: Vec<(String, String)> = sums.iter().map(|u| (u.kind.clone(), u.size.clone())).collect();
-    assert!(kinds.contains(&("vm".into(), "xs".into())) && kinds.contains(&("disk".into(), "m".into())), "{kinds:?}");
-});
-
-crate::both_dbs!(bad_input_gets_a_clear_error_and_changes_nothing, |_s: TestServer| async move {
-    let (s, alice, _sim) = setup(_s.db, BIG).await;
-    let t = &alice.token;
-    s.run_jobs().await; // the welcome and invoice emails
-    let cases = [
-        (json!({"name": "a", "image": "nope", "size": "xs"}), StatusCode::UNPROCESSABLE_ENTITY, "image"),
-        (json!({"name": "a", "image": "tiny", "size": "huge"}), StatusCode::UNPROCESSABLE_ENTITY, "size"),
-        (json!({"name": "a", "image": "tiny", "size": "l"}), StatusCode::CONFLICT, "size"),
-        (json!({"name": "Not_A_Host", "image": "tiny", "size": "xs"}), StatusCode::UNPROCESSABLE_ENTITY, "name"),
-        (json!({"name": "a", "image": "tiny", "size": "xs", "user_data": "echo not a script"}), StatusCode::UNPROCESSABLE_ENTITY, "user_data"),
-        (json!({"name": "a", "image": "tiny", "size": "xs", "user_data": "#cloud-config\n\tbad: tab"}), StatusCode::UNPROCESSABLE_ENTITY, "user_data"),
-        (json!({"name": "a", "image": "tiny", "size": "xs", "ssh_keys": ["missing"]}), StatusCode::UNPROCESSABLE_ENTITY, "ssh_keys"),
-        (json!({"name": "a", "image": "tiny", "size": "xs", "colour": "red"}), StatusCode::UNPROCESSABLE_ENTITY, "colour"),
-    ];
-    for (body, status, f) in cases {
-        let (st, v) = create(&s, t, body.clone()).await;
-        assert_eq!(st.as_u16() / 100, 4, "{body}: {v}");
-        assert_eq!(st, status, "{body}: {v}");
-        assert_eq!(field(&v), Some(f), "{body}: {v}");
-    }
-    let (st, v) = s.post("/api/v1/ssh-keys", Some(t), json!({"name": "k", "public_key": "ssh-rsa garbage"})).await;
-    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("public_key")), "{v}");
-    assert_eq!(vm_count(&s, t).await, 0);
-    let (_, keys) = s.get("/api/v1/ssh-keys", Some(t)).await;
-    assert_eq!(keys.as_array().unwrap().len(), 0);
-    assert_eq!(s.run_jobs().await, 0, "a refused request enqueues nothing");
-
-    // Quota: 2 VMs included; the third is refused with the reason.
-    for n in ["a", "b"] {
-        let (st, v) = create(&s, t, json!({"name": n, "image": "tiny", "size": "xs"})).await;
+        let (st, v) = create(&s, &alice.token, json!({"name": "web-1", "image": "tiny", "size": "xs", "ssh_keys": ["laptop"], "user_data": "#!/bin/sh\necho hello\n"})).await;
         assert_eq!(st, StatusCode::ACCEPTED, "{v}");
-    }
-    let (st, v) = create(&s, t, json!({"name": "c", "image": "tiny", "size": "xs"})).await;
-    assert_eq!(st, StatusCode::CONFLICT, "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("quota"), "{v}");
-    let (st, v) = create(&s, t, json!({"name": "a", "image": "tiny", "size": "xs"})).await;
-    assert_eq!((st, field(&v)), (StatusCode::CONFLICT, Some("name")), "{v}");
-    assert_eq!(vm_count(&s, t).await, 2);
-});
+        assert_eq!(v["state"], "creating");
+        let id = v["id"].as_str().unwrap().to_string();
+        assert!(v["ip"].as_str().unwrap().starts_with("10.213."), "{v}");
+        s.run_jobs().await;
+        let v = vm(&s, &alice.token, &id).await;
+        assert_eq!(v["state"], "running", "{v}");
+        let on_host = sim.status(id.parse().unwrap()).await.unwrap();
+        assert_eq!(on_host.power, maocloud_hypervisor::PowerState::Running);
 
-crate::both_dbs!(another_subscribers_vms_are_not_there, |_s: TestServer| async move {
-    let (s, alice, _sim) = setup(_s.db, BIG).await;
-    let (_, v) = create(&s, &alice.token, json!({"name": "mine", "image": "tiny", "size": "xs"})).await;
-    let id = v["id"].as_str().unwrap().to_string();
-    s.run_jobs().await;
-    let bob = s.subscriber("bob@example.test").await;
-    for (m, path) in [
-        (Method::GET, format!("/api/v1/vms/{id}")),
-        (Method::DELETE, format!("/api/v1/vms/{id}")),
-        (Method::POST, format!("/api/v1/vms/{id}/stop")),
-        (Method::POST, format!("/api/v1/vms/{id}/reboot")),
-        (Method::GET, format!("/api/v1/vms/{id}/console")),
-        (Method::GET, format!("/api/v1/vms/{id}/counters")),
-    ] {
-        let body = (m == Method::POST).then(|| json!({}));
-        let (st, v) = s.call(m.clone(), &path, Some(&bob.token), body).await;
-        assert_eq!(st, StatusCode::NOT_FOUND, "{m} {path}: {v}");
+        // The metadata service answers the VM's own address with its key and user-data.
+        let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap())
+            .await
+            .unwrap()
+            .expect("metadata");
+        assert_eq!(md.instance_id, id);
+        assert_eq!(md.public_keys[0].1, KEY);
+        assert_eq!(md.user_data.as_deref(), Some("#!/bin/sh\necho hello\n"));
+
+        // The console shows what the host's serial port printed.
+        let (st, c) = s
+            .get(&format!("/api/v1/vms/{id}/console"), Some(&alice.token))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{c}");
+        assert!(c["next_offset"].as_u64().unwrap() > 0, "{c}");
+
+        // Stop, start, reboot: each goes through its transitional state.
+        let (st, v) = action(&s, &alice.token, &id, "stop").await;
+        assert_eq!(
+            (st, v["state"].as_str()),
+            (StatusCode::ACCEPTED, Some("stopping"))
+        );
+        let (st, v) = action(&s, &alice.token, &id, "start").await;
+        assert_eq!(
+            st,
+            StatusCode::CONFLICT,
+            "a VM being stopped takes no other change: {v}"
+        );
+        s.run_jobs().await;
+        assert_eq!(vm(&s, &alice.token, &id).await["state"], "stopped");
+        assert_eq!(
+            sim.status(id.parse().unwrap()).await.unwrap().power,
+            maocloud_hypervisor::PowerState::Stopped
+        );
+        let (st, v) = action(&s, &alice.token, &id, "reboot").await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        action(&s, &alice.token, &id, "start").await;
+        s.run_jobs().await;
+        let (st, v) = action(&s, &alice.token, &id, "reboot").await;
+        assert_eq!(
+            (st, v["state"].as_str()),
+            (StatusCode::ACCEPTED, Some("rebooting"))
+        );
+        s.run_jobs().await;
+        assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
+
+        // Resize to m: the host sees the new size, the VM runs again.
+        let (st, v) = s
+            .post(
+                &format!("/api/v1/vms/{id}/resize"),
+                Some(&alice.token),
+                json!({"size": "m"}),
+            )
+            .await;
+        assert_eq!(
+            (st, v["state"].as_str()),
+            (StatusCode::ACCEPTED, Some("resizing")),
+            "{v}"
+        );
+        s.run_jobs().await;
+        let v = vm(&s, &alice.token, &id).await;
+        assert_eq!(
+            (v["state"].as_str(), v["size"].as_str(), v["vcpus"].as_i64()),
+            (Some("running"), Some("m"), Some(2)),
+            "{v}"
+        );
+        assert_eq!(
+            sim.status(id.parse().unwrap())
+                .await
+                .unwrap()
+                .size
+                .memory_mib,
+            2048
+        );
+        let (_, q) = s.get("/api/v1/quota", Some(&alice.token)).await;
+        assert_eq!(
+            (q["used_vcpus"].as_i64(), q["vcpus"].as_i64()),
+            (Some(2), Some(2)),
+            "{q}"
+        );
+
+        // Delete: the host forgets it, the list no longer shows it, the record says deleted.
+        let (st, v) = s
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/vms/{id}"),
+                Some(&alice.token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, v["state"].as_str()),
+            (StatusCode::ACCEPTED, Some("deleting"))
+        );
+        s.run_jobs().await;
+        assert!(
+            sim.status(id.parse().unwrap()).await.is_err(),
+            "the host still has the VM"
+        );
+        assert_eq!(vm(&s, &alice.token, &id).await["state"], "deleted");
+        assert_eq!(vm_count(&s, &alice.token).await, 0);
+
+        // Usage spans (R-6.1b): VM-hours by size and disk GiB-hours were recorded.
+        let mut tx = s.app.db().read().await.unwrap();
+        let sums = tx
+            .usage_sum(
+                alice.id.parse().unwrap(),
+                t0() - jiff::SignedDuration::from_hours(1),
+                t0() + jiff::SignedDuration::from_hours(1),
+            )
+            .await
+            .unwrap();
+        let kinds: Vec<(String, String)> = sums
+            .iter()
+            .map(|u| (u.kind.clone(), u.size.clone()))
+            .collect();
+        assert!(
+            kinds.contains(&("vm".into(), "xs".into()))
+                && kinds.contains(&("disk".into(), "m".into())),
+            "{kinds:?}"
+        );
     }
-    assert_eq!(vm_count(&s, &bob.token).await, 0);
-    // Bob cannot put Alice's key in his VM either.
-    let (_, k) = s.post("/api/v1/ssh-keys", Some(&alice.token), json!({"name": "laptop", "public_key": KEY})).await;
-    let (st, v) = s.get(&format!("/api/v1/ssh-keys/{}", k["id"].as_str().unwrap()), Some(&bob.token)).await;
-    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
-    assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
-});
+);
+
+crate::both_dbs!(
+    bad_input_gets_a_clear_error_and_changes_nothing,
+    |_s: TestServer| async move {
+        let (s, alice, _sim) = setup(_s.db, BIG).await;
+        let t = &alice.token;
+        s.run_jobs().await; // the welcome and invoice emails
+        let cases = [
+            (
+                json!({"name": "a", "image": "nope", "size": "xs"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "image",
+            ),
+            (
+                json!({"name": "a", "image": "tiny", "size": "huge"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "size",
+            ),
+            (
+                json!({"name": "a", "image": "tiny", "size": "l"}),
+                StatusCode::CONFLICT,
+                "size",
+            ),
+            (
+                json!({"name": "Not_A_Host", "image": "tiny", "size": "xs"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "name",
+            ),
+            (
+                json!({"name": "a", "image": "tiny", "size": "xs", "user_data": "echo not a script"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user_data",
+            ),
+            (
+                json!({"name": "a", "image": "tiny", "size": "xs", "user_data": "#cloud-config\n\tbad: tab"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "user_data",
+            ),
+            (
+                json!({"name": "a", "image": "tiny", "size": "xs", "ssh_keys": ["missing"]}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ssh_keys",
+            ),
+            (
+                json!({"name": "a", "image": "tiny", "size": "xs", "colour": "red"}),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "colour",
+            ),
+        ];
+        for (body, status, f) in cases {
+            let (st, v) = create(&s, t, body.clone()).await;
+            assert_eq!(st.as_u16() / 100, 4, "{body}: {v}");
+            assert_eq!(st, status, "{body}: {v}");
+            assert_eq!(field(&v), Some(f), "{body}: {v}");
+        }
+        let (st, v) = s
+            .post(
+                "/api/v1/ssh-keys",
+                Some(t),
+                json!({"name": "k", "public_key": "ssh-rsa garbage"}),
+            )
+            .await;
+        assert_eq!(
+            (st, field(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("public_key")),
+            "{v}"
+        );
+        assert_eq!(vm_count(&s, t).await, 0);
+        let (_, keys) = s.get("/api/v1/ssh-keys", Some(t)).await;
+        assert_eq!(keys.as_array().unwrap().len(), 0);
+        assert_eq!(s.run_jobs().await, 0, "a refused request enqueues nothing");
+
+        // Quota: 2 VMs included; the third is refused with the reason.
+        for n in ["a", "b"] {
+            let (st, v) = create(&s, t, json!({"name": n, "image": "tiny", "size": "xs"})).await;
+            assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+        }
+        let (st, v) = create(&s, t, json!({"name": "c", "image": "tiny", "size": "xs"})).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("quota"), "{v}");
+        let (st, v) = create(&s, t, json!({"name": "a", "image": "tiny", "size": "xs"})).await;
+        assert_eq!((st, field(&v)), (StatusCode::CONFLICT, Some("name")), "{v}");
+        assert_eq!(vm_count(&s, t).await, 2);
+    }
+);
+
+crate::both_dbs!(
+    another_subscribers_vms_are_not_there,
+    |_s: TestServer| async move {
+        let (s, alice, _sim) = setup(_s.db, BIG).await;
+        let (_, v) = create(
+            &s,
+            &alice.token,
+            json!({"name": "mine", "image": "tiny", "size": "xs"}),
+        )
+        .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        s.run_jobs().await;
+        let bob = s.subscriber("bob@example.test").await;
+        for (m, path) in [
+            (Method::GET, format!("/api/v1/vms/{id}")),
+            (Method::DELETE, format!("/api/v1/vms/{id}")),
+            (Method::POST, format!("/api/v1/vms/{id}/stop")),
+            (Method::POST, format!("/api/v1/vms/{id}/reboot")),
+            (Method::GET, format!("/api/v1/vms/{id}/console")),
+            (Method::GET, format!("/api/v1/vms/{id}/counters")),
+        ] {
+            let body = (m == Method::POST).then(|| json!({}));
+            let (st, v) = s.call(m.clone(), &path, Some(&bob.token), body).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{m} {path}: {v}");
+        }
+        assert_eq!(vm_count(&s, &bob.token).await, 0);
+        // Bob cannot put Alice's key in his VM either.
+        let (_, k) = s
+            .post(
+                "/api/v1/ssh-keys",
+                Some(&alice.token),
+                json!({"name": "laptop", "public_key": KEY}),
+            )
+            .await;
+        let (st, v) = s
+            .get(
+                &format!("/api/v1/ssh-keys/{}", k["id"].as_str().unwrap()),
+                Some(&bob.token),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+        assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
+    }
+);
 
 crate::both_dbs!(placement_and_capacity_r_3_2, |_s: TestServer| async move {
     // A host with room for one s (1 vCPU, 1024 MiB, 10 GiB) and nothing more.
-    let (s, alice, _sim) = setup(_s.db, Resources { vcpus: 1, memory_mib: 1280, disk_gib: 20 }).await;
+    let (s, alice, _sim) = setup(
+        _s.db,
+        Resources {
+            vcpus: 1,
+            memory_mib: 1280,
+            disk_gib: 20,
+        },
+    )
+    .await;
     let t = &alice.token;
     let (st, v) = create(&s, t, json!({"name": "one", "image": "tiny", "size": "s"})).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let (st, v) = create(&s, t, json!({"name": "two", "image": "tiny", "size": "xs"})).await;
     assert_eq!((st, field(&v)), (StatusCode::CONFLICT, Some("size")), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("no host has room"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("no host has room"),
+        "{v}"
+    );
     // A second host joins: the same request now fits there.
-    let other = Arc::new(SimAgent::new(SimConfig { hostname: "sim-2".into(), capacity: BIG }));
+    let other = Arc::new(SimAgent::new(SimConfig {
+        hostname: "sim-2".into(),
+        capacity: BIG,
+    }));
     hosts::attach(&s.app, other.clone(), None).await.unwrap();
     let (st, v) = create(&s, t, json!({"name": "two", "image": "tiny", "size": "xs"})).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
@@ -227,150 +399,375 @@ crate::both_dbs!(placement_and_capacity_r_3_2, |_s: TestServer| async move {
     assert_eq!(st, StatusCode::OK, "{h}");
     let h = h.as_array().unwrap();
     assert_eq!(h.len(), 2);
-    assert!(h.iter().any(|h| h["name"] == "sim-1" && h["used_vcpus"] == 1), "{h:?}");
+    assert!(
+        h.iter()
+            .any(|h| h["name"] == "sim-1" && h["used_vcpus"] == 1),
+        "{h:?}"
+    );
     let (st, _) = s.get("/api/v1/hosts", Some(t)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     // Resizing the s on its full host is refused with the reason, and nothing changes (the
     // xs is deleted first so that the quota leaves room for an m).
     let (_, list) = s.get("/api/v1/vms", Some(t)).await;
-    let two = list["items"].as_array().unwrap().iter().find(|v| v["name"] == "two").unwrap()["id"].as_str().unwrap().to_string();
-    s.call(Method::DELETE, &format!("/api/v1/vms/{two}"), Some(t), None).await;
+    let two = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "two")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.call(Method::DELETE, &format!("/api/v1/vms/{two}"), Some(t), None)
+        .await;
     s.run_jobs().await;
-    let one = list["items"].as_array().unwrap().iter().find(|v| v["name"] == "one").unwrap()["id"].as_str().unwrap().to_string();
-    let (st, v) = s.post(&format!("/api/v1/vms/{one}/resize"), Some(t), json!({"size": "m"})).await;
+    let one = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "one")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, v) = s
+        .post(
+            &format!("/api/v1/vms/{one}/resize"),
+            Some(t),
+            json!({"size": "m"}),
+        )
+        .await;
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("lacks the capacity"), "{v}");
-    let (st, v) = s.post(&format!("/api/v1/vms/{one}/resize"), Some(t), json!({"size": "xs"})).await;
-    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("size")), "a disk only grows: {v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("lacks the capacity"),
+        "{v}"
+    );
+    let (st, v) = s
+        .post(
+            &format!("/api/v1/vms/{one}/resize"),
+            Some(t),
+            json!({"size": "xs"}),
+        )
+        .await;
+    assert_eq!(
+        (st, field(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("size")),
+        "a disk only grows: {v}"
+    );
     assert_eq!(vm(&s, t, &one).await["size"], "s");
 });
 
-crate::both_dbs!(suspension_stops_vms_and_lifting_restarts_them_r_7_1c, |_s: TestServer| async move {
-    let (s, alice, sim) = setup(_s.db, BIG).await;
-    let t = &alice.token;
-    let (_, v) = create(&s, t, json!({"name": "keep-me", "image": "tiny", "size": "xs"})).await;
-    let id = v["id"].as_str().unwrap().to_string();
-    s.run_jobs().await;
-    let abuse = s.operator("abuse@op.test", OperatorRole::Abuse).await;
-    let (st, susp) = s.post("/api/v1/suspensions", Some(&abuse.token), json!({"subscriber_id": alice.id, "cause": "breach", "reason": "spam"})).await;
-    assert_eq!(st, StatusCode::CREATED, "{susp}");
-    s.run_jobs().await;
-    let v = vm(&s, t, &id).await;
-    assert_eq!((v["state"].as_str(), v["held_by_suspension"].as_bool()), (Some("stopped"), Some(true)), "{v}");
-    assert_eq!(sim.status(id.parse().unwrap()).await.unwrap().power, maocloud_hypervisor::PowerState::Stopped, "the guest is stopped, not deleted");
-    let (st, v) = action(&s, t, &id, "start").await;
-    assert_eq!(st, StatusCode::CONFLICT, "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("suspended"), "{v}");
-    let (st, v) = create(&s, t, json!({"name": "new", "image": "tiny", "size": "xs"})).await;
-    assert_eq!(st, StatusCode::CONFLICT, "{v}");
-    // Reading goes on.
-    let (st, _) = s.get(&format!("/api/v1/vms/{id}/console"), Some(t)).await;
-    assert_eq!(st, StatusCode::OK);
-    let (st, v) = s.post(&format!("/api/v1/suspensions/{}/lift", susp["id"].as_str().unwrap()), Some(&abuse.token), json!({"reason": "resolved"})).await;
-    assert_eq!(st, StatusCode::OK, "{v}");
-    s.run_jobs().await;
-    let v = vm(&s, t, &id).await;
-    assert_eq!((v["state"].as_str(), v["held_by_suspension"].as_bool()), (Some("running"), Some(false)), "{v}");
-});
+crate::both_dbs!(
+    suspension_stops_vms_and_lifting_restarts_them_r_7_1c,
+    |_s: TestServer| async move {
+        let (s, alice, sim) = setup(_s.db, BIG).await;
+        let t = &alice.token;
+        let (_, v) = create(
+            &s,
+            t,
+            json!({"name": "keep-me", "image": "tiny", "size": "xs"}),
+        )
+        .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        s.run_jobs().await;
+        let abuse = s.operator("abuse@op.test", OperatorRole::Abuse).await;
+        let (st, susp) = s
+            .post(
+                "/api/v1/suspensions",
+                Some(&abuse.token),
+                json!({"subscriber_id": alice.id, "cause": "breach", "reason": "spam"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{susp}");
+        s.run_jobs().await;
+        let v = vm(&s, t, &id).await;
+        assert_eq!(
+            (v["state"].as_str(), v["held_by_suspension"].as_bool()),
+            (Some("stopped"), Some(true)),
+            "{v}"
+        );
+        assert_eq!(
+            sim.status(id.parse().unwrap()).await.unwrap().power,
+            maocloud_hypervisor::PowerState::Stopped,
+            "the guest is stopped, not deleted"
+        );
+        let (st, v) = action(&s, t, &id, "start").await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("suspended"), "{v}");
+        let (st, v) = create(&s, t, json!({"name": "new", "image": "tiny", "size": "xs"})).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        // Reading goes on.
+        let (st, _) = s.get(&format!("/api/v1/vms/{id}/console"), Some(t)).await;
+        assert_eq!(st, StatusCode::OK);
+        let (st, v) = s
+            .post(
+                &format!("/api/v1/suspensions/{}/lift", susp["id"].as_str().unwrap()),
+                Some(&abuse.token),
+                json!({"reason": "resolved"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        s.run_jobs().await;
+        let v = vm(&s, t, &id).await;
+        assert_eq!(
+            (v["state"].as_str(), v["held_by_suspension"].as_bool()),
+            (Some("running"), Some(false)),
+            "{v}"
+        );
+    }
+);
 
-crate::both_dbs!(orphans_are_removed_and_crashes_noticed, |_s: TestServer| async move {
-    let (s, alice, sim) = setup(_s.db, BIG).await;
-    let (_, v) = create(&s, &alice.token, json!({"name": "real", "image": "tiny", "size": "xs"})).await;
-    let id = v["id"].as_str().unwrap().to_string();
-    s.run_jobs().await;
-    // A VM the host runs that the control plane does not know (a create undone, a delete
-    // recorded before a crash): reconciliation removes it.
-    let mut spec_vm = sim.report().await.unwrap();
-    assert_eq!(spec_vm.vms.len(), 1);
-    let orphan = maocloud_hypervisor::VmSpec {
-        id: uuid::Uuid::now_v7(),
-        size: Resources { vcpus: 1, memory_mib: 256, disk_gib: 1 },
-        image: maocloud_hypervisor::ImageRef { disk: None, disk_format: None, kernel: Some("/k".into()), initrd: Some("/i".into()), cmdline: None },
-        mac: "52:54:00:00:00:01".into(),
-        network: maocloud_hypervisor::NetworkSpec { id: uuid::Uuid::now_v7(), cidr: "10.9.9.0/24".into(), gateway: "10.9.9.1".into(), metadata_to: "10.9.9.1:1".into(), leases: vec![] },
-        seed: maocloud_hypervisor::Seed { instance_id: "orphan".into(), hostname: "orphan".into(), ssh_keys: vec![], user_data: None },
-    };
-    sim.create(&orphan).await.unwrap();
-    spec_vm = sim.report().await.unwrap();
-    assert_eq!(spec_vm.vms.len(), 2);
-    let host = s.app.agents().hosts()[0];
-    hosts::reconcile(&s.app, host).await.unwrap();
-    let left: Vec<_> = sim.report().await.unwrap().vms.into_iter().map(|v| v.id.to_string()).collect();
-    assert_eq!(left, vec![id.clone()]);
-    // A guest whose QEMU died is reported crashed, and can be started again.
-    sim.crash(id.parse().unwrap()).unwrap();
-    hosts::reconcile(&s.app, host).await.unwrap();
-    assert_eq!(vm(&s, &alice.token, &id).await["state"], "crashed");
-    action(&s, &alice.token, &id, "start").await;
-    s.run_jobs().await;
-    assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
-});
+crate::both_dbs!(
+    orphans_are_removed_and_crashes_noticed,
+    |_s: TestServer| async move {
+        let (s, alice, sim) = setup(_s.db, BIG).await;
+        let (_, v) = create(
+            &s,
+            &alice.token,
+            json!({"name": "real", "image": "tiny", "size": "xs"}),
+        )
+        .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        s.run_jobs().await;
+        // A VM the host runs that the control plane does not know (a create undone, a delete
+        // recorded before a crash): reconciliation removes it.
+        let mut spec_vm = sim.report().await.unwrap();
+        assert_eq!(spec_vm.vms.len(), 1);
+        let orphan = maocloud_hypervisor::VmSpec {
+            id: uuid::Uuid::now_v7(),
+            size: Resources {
+                vcpus: 1,
+                memory_mib: 256,
+                disk_gib: 1,
+            },
+            image: maocloud_hypervisor::ImageRef {
+                disk: None,
+                disk_format: None,
+                kernel: Some("/k".into()),
+                initrd: Some("/i".into()),
+                cmdline: None,
+            },
+            mac: "52:54:00:00:00:01".into(),
+            network: maocloud_hypervisor::NetworkSpec {
+                id: uuid::Uuid::now_v7(),
+                cidr: "10.9.9.0/24".into(),
+                gateway: "10.9.9.1".into(),
+                metadata_to: "10.9.9.1:1".into(),
+                leases: vec![],
+            },
+            seed: maocloud_hypervisor::Seed {
+                instance_id: "orphan".into(),
+                hostname: "orphan".into(),
+                ssh_keys: vec![],
+                user_data: None,
+            },
+        };
+        sim.create(&orphan).await.unwrap();
+        spec_vm = sim.report().await.unwrap();
+        assert_eq!(spec_vm.vms.len(), 2);
+        let host = s.app.agents().hosts()[0];
+        hosts::reconcile(&s.app, host).await.unwrap();
+        let left: Vec<_> = sim
+            .report()
+            .await
+            .unwrap()
+            .vms
+            .into_iter()
+            .map(|v| v.id.to_string())
+            .collect();
+        assert_eq!(left, vec![id.clone()]);
+        // A guest whose QEMU died is reported crashed, and can be started again.
+        sim.crash(id.parse().unwrap()).unwrap();
+        hosts::reconcile(&s.app, host).await.unwrap();
+        assert_eq!(vm(&s, &alice.token, &id).await["state"], "crashed");
+        action(&s, &alice.token, &id, "start").await;
+        s.run_jobs().await;
+        assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
+    }
+);
 
 #[tokio::test]
 async fn the_metadata_service_answers_no_one_but_a_vm() {
-    let s = TestServer::start_with(Db::Sqlite, |c| c.compute = maocloud::config::ComputeMode::Sim).await;
+    let s = TestServer::start_with(Db::Sqlite, |c| {
+        c.compute = maocloud::config::ComputeMode::Sim
+    })
+    .await;
     let port = s.app.agents().metadata_port();
     assert_ne!(port, 0);
-    let r = reqwest::get(format!("http://127.0.0.1:{port}/latest/meta-data/instance-id")).await.unwrap();
+    let r = reqwest::get(format!(
+        "http://127.0.0.1:{port}/latest/meta-data/instance-id"
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "loopback is no VM");
-    let r = reqwest::get(format!("http://127.0.0.1:{port}/openstack/latest/meta_data.json")).await.unwrap();
+    let r = reqwest::get(format!(
+        "http://127.0.0.1:{port}/openstack/latest/meta_data.json"
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 fn qemu_img(args: &[&str]) {
-    let st = std::process::Command::new("qemu-img").args(args).stdout(std::process::Stdio::null()).status().expect("qemu-img runs");
+    let st = std::process::Command::new("qemu-img")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("qemu-img runs");
     assert!(st.success(), "qemu-img {args:?}");
 }
 
 fn sha256_of(path: &std::path::Path) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(std::fs::read(path).unwrap()).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 // Images: checksum verified, qcow2/raw inspected, backing files refused; only admins import.
-crate::both_dbs!(image_import_checks_what_it_offers, |s: TestServer| async move {
-    let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
-    let dir = s.data.path().join("uploads");
-    std::fs::create_dir_all(&dir).unwrap();
-    let good = dir.join("good.qcow2");
-    qemu_img(&["create", "-q", "-f", "qcow2", good.to_str().unwrap(), "3G"]);
-    let base = dir.join("base.raw");
-    qemu_img(&["create", "-q", "-f", "raw", base.to_str().unwrap(), "1M"]);
-    let sneaky = dir.join("sneaky.qcow2");
-    qemu_img(&["create", "-q", "-f", "qcow2", "-F", "raw", "-b", base.to_str().unwrap(), sneaky.to_str().unwrap()]);
-    let import = |name: &str, path: &std::path::Path, sha: String| json!({"name": name, "source": path.to_str().unwrap(), "sha256": sha});
+crate::both_dbs!(
+    image_import_checks_what_it_offers,
+    |s: TestServer| async move {
+        let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
+        let dir = s.data.path().join("uploads");
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.qcow2");
+        qemu_img(&["create", "-q", "-f", "qcow2", good.to_str().unwrap(), "3G"]);
+        let base = dir.join("base.raw");
+        qemu_img(&["create", "-q", "-f", "raw", base.to_str().unwrap(), "1M"]);
+        let sneaky = dir.join("sneaky.qcow2");
+        qemu_img(&[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "raw",
+            "-b",
+            base.to_str().unwrap(),
+            sneaky.to_str().unwrap(),
+        ]);
+        let import = |name: &str, path: &std::path::Path, sha: String| json!({"name": name, "source": path.to_str().unwrap(), "sha256": sha});
 
-    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("debian", &good, "0".repeat(64))).await;
-    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("sha256")), "a wrong checksum is refused: {v}");
-    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("sneaky", &sneaky, sha256_of(&sneaky))).await;
-    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("source")), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("backing file"), "{v}");
-    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("nothing", &dir.join("absent"), "0".repeat(64))).await;
-    assert_eq!((st, field(&v)), (StatusCode::UNPROCESSABLE_ENTITY, Some("source")), "{v}");
-    let alice = s.subscriber("alice@example.test").await;
-    let (st, _) = s.post("/api/v1/images", Some(&alice.token), import("debian", &good, sha256_of(&good))).await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
-    let (_, list) = s.get("/api/v1/images", Some(&alice.token)).await;
-    assert_eq!(list.as_array().unwrap().len(), 0, "nothing refused was offered: {list}");
+        let (st, v) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                import("debian", &good, "0".repeat(64)),
+            )
+            .await;
+        assert_eq!(
+            (st, field(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("sha256")),
+            "a wrong checksum is refused: {v}"
+        );
+        let (st, v) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                import("sneaky", &sneaky, sha256_of(&sneaky)),
+            )
+            .await;
+        assert_eq!(
+            (st, field(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("source")),
+            "{v}"
+        );
+        assert!(
+            v["detail"].as_str().unwrap().contains("backing file"),
+            "{v}"
+        );
+        let (st, v) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                import("nothing", &dir.join("absent"), "0".repeat(64)),
+            )
+            .await;
+        assert_eq!(
+            (st, field(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("source")),
+            "{v}"
+        );
+        let alice = s.subscriber("alice@example.test").await;
+        let (st, _) = s
+            .post(
+                "/api/v1/images",
+                Some(&alice.token),
+                import("debian", &good, sha256_of(&good)),
+            )
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN);
+        let (_, list) = s.get("/api/v1/images", Some(&alice.token)).await;
+        assert_eq!(
+            list.as_array().unwrap().len(),
+            0,
+            "nothing refused was offered: {list}"
+        );
 
-    let (st, v) = s.post("/api/v1/images", Some(&admin.token), import("debian", &good, sha256_of(&good))).await;
-    assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!((v["format"].as_str(), v["min_disk_gib"].as_i64()), (Some("qcow2"), Some(3)), "{v}");
-    let (_, list) = s.get("/api/v1/images", Some(&alice.token)).await;
-    assert_eq!(list[0]["name"], "debian");
-    let (st, _) = s.post("/api/v1/images", Some(&admin.token), import("debian", &good, sha256_of(&good))).await;
-    assert_eq!(st, StatusCode::CONFLICT, "names are unique");
-    let (st, v) = s.call(Method::DELETE, "/api/v1/images/debian", Some(&admin.token), None).await;
-    assert_eq!((st, v["status"].as_str()), (StatusCode::OK, Some("retired")));
-    let (st, _) = s.get("/api/v1/images/debian", Some(&alice.token)).await;
-    assert_eq!(st, StatusCode::NOT_FOUND, "a retired image is gone from the catalogue");
-});
+        let (st, v) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                import("debian", &good, sha256_of(&good)),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        assert_eq!(
+            (v["format"].as_str(), v["min_disk_gib"].as_i64()),
+            (Some("qcow2"), Some(3)),
+            "{v}"
+        );
+        let (_, list) = s.get("/api/v1/images", Some(&alice.token)).await;
+        assert_eq!(list[0]["name"], "debian");
+        let (st, _) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                import("debian", &good, sha256_of(&good)),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "names are unique");
+        let (st, v) = s
+            .call(
+                Method::DELETE,
+                "/api/v1/images/debian",
+                Some(&admin.token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, v["status"].as_str()),
+            (StatusCode::OK, Some("retired"))
+        );
+        let (st, _) = s.get("/api/v1/images/debian", Some(&alice.token)).await;
+        assert_eq!(
+            st,
+            StatusCode::NOT_FOUND,
+            "a retired image is gone from the catalogue"
+        );
+    }
+);
 
 /// `maocloud agent --sim` joining the server under test.
 fn spawn_agent(s: &TestServer, name: &str, token: &str) -> std::process::Child {
     let state = s.data.path().join(format!("agent-{name}"));
     std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"))
-        .args(["agent", "--sim", "--name", name, "--listen", "127.0.0.1:0", "--heartbeat-secs", "1", "--join", &s.url, "--token", token])
+        .args([
+            "agent",
+            "--sim",
+            "--name",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+            "--heartbeat-secs",
+            "1",
+            "--join",
+            &s.url,
+            "--token",
+            token,
+        ])
         .arg("--state-dir")
         .arg(&state)
         .env("MAOCLOUD_LOG", "error")
@@ -392,24 +789,48 @@ async fn remote_agents_join_and_run_vms() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
-        if h.as_array().is_some_and(|h| h.len() == 2 && h.iter().all(|h| h["attached"] == true && h["accel"] == "sim")) {
+        if h.as_array().is_some_and(|h| {
+            h.len() == 2
+                && h.iter()
+                    .all(|h| h["attached"] == true && h["accel"] == "sim")
+        }) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the agents did not join: {h}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agents did not join: {h}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let dir = s.data.path().join("tiny");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("k"), b"k").unwrap();
     std::fs::write(dir.join("i"), b"i").unwrap();
-    images::register_kernel(&s.app, &Ctx::system(), images::RegisterKernel { name: "tiny".into(), description: String::new(), kernel: dir.join("k"), initrd: dir.join("i"), cmdline: String::new() }).await.unwrap();
+    images::register_kernel(
+        &s.app,
+        &Ctx::system(),
+        images::RegisterKernel {
+            name: "tiny".into(),
+            description: String::new(),
+            kernel: dir.join("k"),
+            initrd: dir.join("i"),
+            cmdline: String::new(),
+        },
+    )
+    .await
+    .unwrap();
     let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
     let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
     let alice = s.subscriber("alice@example.test").await;
     subscribe(&s, &alice.token, &o).await;
     let mut ids = vec![];
     for n in ["one", "two"] {
-        let (st, v) = create(&s, &alice.token, json!({"name": n, "image": "tiny", "size": "xs"})).await;
+        let (st, v) = create(
+            &s,
+            &alice.token,
+            json!({"name": n, "image": "tiny", "size": "xs"}),
+        )
+        .await;
         assert_eq!(st, StatusCode::ACCEPTED, "{v}");
         ids.push(v["id"].as_str().unwrap().to_string());
     }
@@ -417,14 +838,22 @@ async fn remote_agents_join_and_run_vms() {
     for id in &ids {
         let v = vm(&s, &alice.token, id).await;
         assert_eq!(v["state"], "running", "{v}");
-        let (_, c) = s.get(&format!("/api/v1/vms/{id}/console"), Some(&alice.token)).await;
+        let (_, c) = s
+            .get(&format!("/api/v1/vms/{id}/console"), Some(&alice.token))
+            .await;
         assert!(c["data"].as_str().unwrap().contains("sim: booted"), "{c}");
     }
     // Placement spread them by free memory: one on each host.
     let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
     assert!(h.as_array().unwrap().iter().all(|h| h["vms"] == 1), "{h}");
     for id in &ids {
-        s.call(Method::DELETE, &format!("/api/v1/vms/{id}"), Some(&alice.token), None).await;
+        s.call(
+            Method::DELETE,
+            &format!("/api/v1/vms/{id}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
     }
     s.run_jobs().await;
     assert_eq!(vm(&s, &alice.token, &ids[0]).await["state"], "deleted");
@@ -434,8 +863,17 @@ async fn remote_agents_join_and_run_vms() {
 
     // A wrong token: the agent says so and stops.
     let mut bad = spawn_agent(&s, "intruder", &"x".repeat(40));
-    let status = tokio::task::spawn_blocking(move || bad.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || bad.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!status.success());
     let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
-    assert!(!h.as_array().unwrap().iter().any(|h| h["name"] == "intruder"), "{h}");
+    assert!(
+        !h.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["name"] == "intruder"),
+        "{h}"
+    );
 }

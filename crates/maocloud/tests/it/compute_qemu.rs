@@ -17,7 +17,9 @@ use tokio::io::AsyncReadExt;
 pub fn guest_dir() -> std::path::PathBuf {
     let dir = std::env::var_os("MAOCLOUD_TEST_GUEST_DIR")
         .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest")
+        });
     assert!(
         dir.join("vmlinuz").exists() && dir.join("initrd.img").exists(),
         "no test guest in {}: build it with scripts/build-test-guest (scripts/test does)",
@@ -28,7 +30,12 @@ pub fn guest_dir() -> std::path::PathBuf {
 
 /// A /16 of its own for each server, so parallel tests never share a subnet.
 pub fn private_pool() -> String {
-    let n = (std::process::id() as u64 ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64) % 40;
+    let n = (std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64)
+        % 40;
     format!("10.{}", 150 + n)
 }
 
@@ -40,21 +47,38 @@ async fn settle(s: &TestServer, token: &str, id: &str, want: &str, within: Durat
         if v["state"] == want {
             return v;
         }
-        assert!(Instant::now() < deadline, "the VM did not become {want}: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "the VM did not become {want}: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-async fn console_until(s: &TestServer, token: &str, id: &str, needle: &str, within: Duration) -> String {
+async fn console_until(
+    s: &TestServer,
+    token: &str,
+    id: &str,
+    needle: &str,
+    within: Duration,
+) -> String {
     let deadline = Instant::now() + within;
     loop {
-        let (st, c) = s.get(&format!("/api/v1/vms/{id}/console?max=1048576"), Some(token)).await;
+        let (st, c) = s
+            .get(
+                &format!("/api/v1/vms/{id}/console?max=1048576"),
+                Some(token),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "{c}");
         let text = c["data"].as_str().unwrap_or("").to_string();
         if text.contains(needle) {
             return text;
         }
-        assert!(Instant::now() < deadline, "the console never showed {needle:?}:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "the console never showed {needle:?}:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -62,7 +86,10 @@ async fn console_until(s: &TestServer, token: &str, id: &str, needle: &str, with
 fn qemu_running_for(id: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
         std::fs::read(p.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(id) && String::from_utf8_lossy(&c).contains("qemu-system"))
+            .map(|c| {
+                String::from_utf8_lossy(&c).contains(id)
+                    && String::from_utf8_lossy(&c).contains("qemu-system")
+            })
             .unwrap_or(false)
     })
 }
@@ -75,58 +102,111 @@ async fn a_vm_launched_through_the_api_boots_reads_its_key_and_is_reachable() {
         c.compute_pool = private_pool();
     })
     .await;
+    let _cleanup = Leftovers(s.data.path().to_path_buf());
     let (_, hosts) = {
         let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
         s.get("/api/v1/hosts", Some(&admin.token)).await
     };
     assert_eq!(hosts[0]["accel"], "tcg", "{hosts}");
-    maocloud_app::demo::register_test_guest(&s.app, &guest).await.unwrap();
+    maocloud_app::demo::register_test_guest(&s.app, &guest)
+        .await
+        .unwrap();
     let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
     let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
     let alice = s.subscriber("alice@example.test").await;
     subscribe(&s, &alice.token, &o).await;
     let t = &alice.token;
-    s.post("/api/v1/ssh-keys", Some(t), json!({"name": "laptop", "public_key": KEY})).await;
+    s.post(
+        "/api/v1/ssh-keys",
+        Some(t),
+        json!({"name": "laptop", "public_key": KEY}),
+    )
+    .await;
 
     let launched = Instant::now();
-    let (st, v) = s.post("/api/v1/vms", Some(t), json!({
-        "name": "web-1", "image": "test-guest", "size": "xs", "ssh_keys": ["laptop"],
-        "user_data": "#!/bin/sh\necho hello-from-user-data\n",
-    })).await;
+    let (st, v) = s
+        .post(
+            "/api/v1/vms",
+            Some(t),
+            json!({
+                "name": "web-1", "image": "test-guest", "size": "xs", "ssh_keys": ["laptop"],
+                "user_data": "#!/bin/sh\necho hello-from-user-data\n",
+            }),
+        )
+        .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
     let ip = v["ip"].as_str().unwrap().to_string();
     settle(&s, t, &id, "running", Duration::from_secs(60)).await;
-    console_until(&s, t, &id, &format!("MAOCLOUD-GUEST: ssh-key {KEY}"), Duration::from_secs(120)).await;
-    eprintln!("guest read its key {:.1} s after POST /api/v1/vms", launched.elapsed().as_secs_f64());
+    console_until(
+        &s,
+        t,
+        &id,
+        &format!("MAOCLOUD-GUEST: ssh-key {KEY}"),
+        Duration::from_secs(120),
+    )
+    .await;
+    eprintln!(
+        "guest read its key {:.1} s after POST /api/v1/vms",
+        launched.elapsed().as_secs_f64()
+    );
     let log = console_until(&s, t, &id, "MAOCLOUD-GUEST: ready", Duration::from_secs(60)).await;
-    assert!(log.contains(&format!("MAOCLOUD-GUEST: ip {ip}")), "the guest did not get its address from DHCP:\n{log}");
-    assert!(log.contains(&format!("MAOCLOUD-GUEST: instance-id {id}")), "{log}");
-    assert!(log.contains("MAOCLOUD-GUEST: user-data hello-from-user-data"), "{log}");
+    assert!(
+        log.contains(&format!("MAOCLOUD-GUEST: ip {ip}")),
+        "the guest did not get its address from DHCP:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("MAOCLOUD-GUEST: instance-id {id}")),
+        "{log}"
+    );
+    assert!(
+        log.contains("MAOCLOUD-GUEST: user-data hello-from-user-data"),
+        "{log}"
+    );
 
     // The host reaches the guest (routed address on the subscriber's bridge).
     let mut banner = String::new();
-    let mut conn = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect((ip.as_str(), 22)))
-        .await
-        .expect("connect in time")
-        .expect("the guest's port 22 answers");
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect((ip.as_str(), 22)),
+    )
+    .await
+    .expect("connect in time")
+    .expect("the guest's port 22 answers");
     let mut buf = [0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     banner.push_str(&String::from_utf8_lossy(&buf[..n]));
     assert!(banner.starts_with("MAOCLOUD-GUEST-SSH web-1"), "{banner}");
 
     // Stop: ACPI power-down, seen from inside the guest.
-    let (st, _) = s.post(&format!("/api/v1/vms/{id}/stop"), Some(t), json!({})).await;
+    let (st, _) = s
+        .post(&format!("/api/v1/vms/{id}/stop"), Some(t), json!({}))
+        .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     settle(&s, t, &id, "stopped", Duration::from_secs(60)).await;
-    console_until(&s, t, &id, "MAOCLOUD-GUEST: powering off", Duration::from_secs(5)).await;
+    console_until(
+        &s,
+        t,
+        &id,
+        "MAOCLOUD-GUEST: powering off",
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(!qemu_running_for(&id), "QEMU still runs after stop");
 
     // Delete: nothing of the VM is left on the host.
-    let (st, _) = s.call(Method::DELETE, &format!("/api/v1/vms/{id}"), Some(t), None).await;
+    let (st, _) = s
+        .call(Method::DELETE, &format!("/api/v1/vms/{id}"), Some(t), None)
+        .await;
     assert_eq!(st, StatusCode::ACCEPTED);
     settle(&s, t, &id, "deleted", Duration::from_secs(60)).await;
-    assert!(!s.data.path().join("compute/vms").join(&id).exists(), "the VM's directory (disk, seed) is left");
+    assert!(
+        !s.data.path().join("compute/vms").join(&id).exists(),
+        "the VM's directory (disk, seed) is left"
+    );
     let (st, _) = s.get(&format!("/api/v1/vms/{id}/console"), Some(t)).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
@@ -141,7 +221,9 @@ impl Drop for Leftovers {
             let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
             if String::from_utf8_lossy(&cmd).contains(&needle) {
                 if let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() {
-                    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &pid.to_string()])
+                        .status();
                 }
             }
         }
@@ -162,7 +244,20 @@ fn qemu_count_for(id: &str) -> usize {
 
 fn serve(data: &std::path::Path, port: u16, pool: &str) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"))
-        .args(["serve", "--demo", "--compute", "qemu", "--compute-pool", pool, "--metadata-listen", "0.0.0.0:0", "--jobs-interval-ms", "100", "--sweep-interval-secs", "0"])
+        .args([
+            "serve",
+            "--demo",
+            "--compute",
+            "qemu",
+            "--compute-pool",
+            pool,
+            "--metadata-listen",
+            "0.0.0.0:0",
+            "--jobs-interval-ms",
+            "100",
+            "--sweep-interval-secs",
+            "0",
+        ])
         .arg("--demo-guest")
         .arg(guest_dir())
         .arg("--data-dir")
@@ -183,13 +278,22 @@ async fn a_control_plane_killed_during_create_resumes_with_no_orphan() {
     let data = tempfile::tempdir().unwrap();
     let _cleanup = Leftovers(data.path().to_path_buf());
     let pool = private_pool();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let healthy = |http: reqwest::Client, url: String| async move {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            if http
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -198,12 +302,29 @@ async fn a_control_plane_killed_during_create_resumes_with_no_orphan() {
     };
     let mut first = serve(data.path(), port, &pool);
     healthy(http.clone(), url.clone()).await;
-    let r = http.post(format!("{url}/api/v1/tokens")).json(&json!({"email": maocloud_app::demo::DEMO_SUBSCRIBER, "password": PASSWORD})).send().await.unwrap();
+    let r = http
+        .post(format!("{url}/api/v1/tokens"))
+        .json(&json!({"email": maocloud_app::demo::DEMO_SUBSCRIBER, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
-    let r = http.post(format!("{url}/api/v1/vms")).bearer_auth(&token).json(&json!({"name": "survivor", "image": "test-guest", "size": "xs"})).send().await.unwrap();
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .post(format!("{url}/api/v1/vms"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "survivor", "image": "test-guest", "size": "xs"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Kill the control plane the moment its job has started the guest, before it records it.
     let deadline = Instant::now() + Duration::from_secs(60);
     while qemu_count_for(&id) == 0 {
@@ -212,31 +333,64 @@ async fn a_control_plane_killed_during_create_resumes_with_no_orphan() {
     }
     first.kill().unwrap();
     first.wait().unwrap();
-    assert_eq!(qemu_count_for(&id), 1, "the guest survives its control plane");
+    assert_eq!(
+        qemu_count_for(&id),
+        1,
+        "the guest survives its control plane"
+    );
 
     let mut second = serve(data.path(), port, &pool);
     healthy(http.clone(), url.clone()).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let v: Value = http.get(format!("{url}/api/v1/vms/{id}")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let v: Value = http
+            .get(format!("{url}/api/v1/vms/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if v["state"] == "running" {
             break;
         }
         assert!(Instant::now() < deadline, "the create did not resume: {v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(qemu_count_for(&id), 1, "exactly one QEMU for the VM after the resume");
+    assert_eq!(
+        qemu_count_for(&id),
+        1,
+        "exactly one QEMU for the VM after the resume"
+    );
     // And the guest is the one that booted: it reaches its ready line.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let c: Value = http.get(format!("{url}/api/v1/vms/{id}/console?max=1048576")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-        if c["data"].as_str().unwrap_or("").contains("MAOCLOUD-GUEST: ready") {
+        let c: Value = http
+            .get(format!("{url}/api/v1/vms/{id}/console?max=1048576"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if c["data"]
+            .as_str()
+            .unwrap_or("")
+            .contains("MAOCLOUD-GUEST: ready")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the guest never got ready: {c}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let r = http.delete(format!("{url}/api/v1/vms/{id}")).bearer_auth(&token).send().await.unwrap();
+    let r = http
+        .delete(format!("{url}/api/v1/vms/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let deadline = Instant::now() + Duration::from_secs(60);
     while qemu_count_for(&id) > 0 {

@@ -140,7 +140,7 @@ impl TestServer {
             database_url: Some(database_url.clone()),
             listen: Some(addr),
             // Jobs run when the test says so (run_jobs), not on their own.
-            jobs_interval_ms: Some(3_600_000),
+            jobs_interval_ms: Some(0),
             // The daily sweep too: tests sweep through test clocks or `daily::sweep_live`.
             sweep_interval_secs: Some(0),
             // No hypervisor unless a test asks for one (compute tests use `sim` or `qemu`).

@@ -11,6 +11,7 @@ mod cli;
 mod compute;
 mod compute_qemu;
 mod console;
+mod console_compute;
 mod contract;
 mod email;
 mod jobs;

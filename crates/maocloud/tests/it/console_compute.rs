@@ -1,0 +1,817 @@
+//! Compute in the web console, on a simulated host (`compute::setup`): in headless Chromium, a
+//! subscriber adds an SSH key, launches a VM from the form, watches it start, reads its boot
+//! log and types into it through the serial console's websocket, and stops it. Over plain HTTP
+//! with a console session: another subscriber finds neither the VM's page, its actions nor its
+//! websocket (404), a websocket opened from another site is refused, a bad launch form comes
+//! back with the error next to the field and the values typed, and operators see the
+//! hypervisors and every VM without being offered any change. A screenshot of the VM page is
+//! left in `target/console-vm.png` for a human to look at.
+//!
+//! Like `console`, this needs chromedriver and Chromium (`MAOCLOUD_TEST_CHROMEDRIVER`,
+//! `MAOCLOUD_TEST_CHROMIUM`, defaulting to /usr/bin/…) and fails without them. WebDriver is
+//! spoken directly over HTTP, with the few commands these scenarios need.
+
+use crate::compute::{create, setup, vm, KEY};
+use crate::harness::{Db, Operator, TestServer, PASSWORD};
+use maocloud_hypervisor::Resources;
+use maocloud_types::OperatorRole;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CAPACITY: Resources = Resources {
+    vcpus: 32,
+    memory_mib: 65536,
+    disk_gib: 1000,
+};
+
+// --- A console session over plain HTTP ---
+
+/// A browser-less console session: its cookie and the CSRF token its forms carry.
+struct ConsoleSession {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl ConsoleSession {
+    /// Signs a subscriber in through the console's form, as a browser would (double-submit
+    /// CSRF cookie).
+    async fn open(s: &TestServer, email: &str) -> ConsoleSession {
+        Self::sign_in(s, email, None).await
+    }
+
+    /// Signs an operator in: password, then the TOTP step.
+    async fn open_operator(s: &TestServer, op: &Operator) -> ConsoleSession {
+        Self::sign_in(s, &op.email, Some(&op.totp_secret)).await
+    }
+
+    async fn sign_in(s: &TestServer, email: &str, totp_secret: Option<&str>) -> ConsoleSession {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let anon = "t".repeat(43);
+        let resp = http
+            .post(format!("{}/signin", s.url))
+            .header("cookie", format!("maocloud_csrf={anon}"))
+            .form(&[
+                ("csrf", anon.as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::SEE_OTHER,
+            "the console signs {email} in"
+        );
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .find_map(|c| c.strip_prefix("maocloud_session="))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        let mut me = ConsoleSession {
+            http,
+            base: s.url.clone(),
+            cookie,
+            csrf: String::new(),
+        };
+        if let Some(secret) = totp_secret {
+            me.read_csrf("/signin/totp").await;
+            let code = s.totp_code(secret);
+            let (status, page) = me
+                .post("/signin/totp", &[("totp", &code), ("next", "")])
+                .await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        }
+        me.read_csrf("/account/tokens").await;
+        me
+    }
+
+    /// Takes the CSRF token of the forms on `path`.
+    async fn read_csrf(&mut self, path: &str) {
+        let (status, page) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        let at = page
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        self.csrf = page[at..].split('"').next().unwrap().to_string();
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", format!("maocloud_session={}", self.cookie))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), unescape_slashes(r.text().await.unwrap()))
+    }
+
+    /// Posts a form (its CSRF token added).
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut body = form_body(fields);
+        body.push_str("&csrf=");
+        body.push_str(&self.csrf);
+        let r = self
+            .request(reqwest::Method::POST, path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), unescape_slashes(r.text().await.unwrap()))
+    }
+
+    /// A websocket handshake (the upgrade is not carried on: the status is what matters).
+    async fn handshake(&self, path: &str, origin: Option<&str>) -> StatusCode {
+        let mut r = self
+            .request(reqwest::Method::GET, path)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send().await.unwrap().status()
+    }
+}
+
+/// Pages as read here: the templates escape `/` (`&#x2f;`) in every value they print.
+fn unescape_slashes(html: String) -> String {
+    html.replace("&#x2f;", "/")
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_subscribers_vm_is_not_found_in_the_console() {
+    let (s, alice, _sim) = setup(Db::Sqlite, CAPACITY).await;
+    let (st, v) = create(
+        &s,
+        &alice.token,
+        json!({"name": "mine", "image": "tiny", "size": "xs"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    s.run_jobs().await;
+    s.subscriber("bob@example.test").await;
+
+    let alice_c = ConsoleSession::open(&s, &alice.email).await;
+    let (st, page) = alice_c.get(&format!("/account/vms/{id}")).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("data-state=\"running\""),
+        "the owner sees the VM running"
+    );
+    let serial = format!("/account/vms/{id}/serial");
+    assert_eq!(
+        alice_c.handshake(&serial, None).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    assert_eq!(
+        alice_c.handshake(&serial, Some(&s.url)).await,
+        StatusCode::SWITCHING_PROTOCOLS,
+        "from the console's own origin"
+    );
+    assert_eq!(
+        alice_c
+            .handshake(&serial, Some("https://evil.example"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "a page of another site may not open the owner's console"
+    );
+
+    let bob = ConsoleSession::open(&s, "bob@example.test").await;
+    let (st, page) = bob.get(&format!("/account/vms/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{page}");
+    assert!(page.contains("Page introuvable"), "the console's 404 page");
+    assert!(!page.contains("mine"), "nothing of the VM shows");
+    assert_eq!(bob.handshake(&serial, None).await, StatusCode::NOT_FOUND);
+    for action in ["stop", "reboot", "delete"] {
+        let (st, _) = bob.post(&format!("/account/vms/{id}/{action}"), &[]).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{action}");
+    }
+    let (st, _) = bob
+        .post(&format!("/account/vms/{id}/resize"), &[("size", "m")])
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, page) = bob.get("/account/vms").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        !page.contains(&id) && page.contains("Vous n&#x27;avez pas encore de machine virtuelle"),
+        "Bob's list is empty"
+    );
+    // Nothing Bob did reached the VM.
+    assert_eq!(vm(&s, &alice.token, &id).await["state"], "running");
+
+    // Without a session, the socket is not opened: the console sends to sign-in.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}{serial}", s.url))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_hypervisors_and_every_vm_read_only() {
+    let (s, alice, _sim) = setup(Db::Sqlite, CAPACITY).await;
+    let (st, v) = create(
+        &s,
+        &alice.token,
+        json!({"name": "alice-web", "image": "tiny", "size": "xs"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    s.run_jobs().await;
+    let bob = s.subscriber("bob@example.test").await;
+    let op = s.operator("support@op.test", OperatorRole::Support).await;
+    let c = ConsoleSession::open_operator(&s, &op).await;
+
+    let (st, page) = c.get("/admin/hosts").await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    for seen in [
+        "sim-1",
+        "Simulé",
+        "En service",
+        "1 sur 32",
+        "256 Mio sur 64 Gio",
+    ] {
+        assert!(page.contains(seen), "the hosts page shows {seen:?}");
+    }
+    assert!(
+        page.contains("href=\"/admin/hosts\" aria-current=\"page\""),
+        "in the back office's navigation"
+    );
+
+    let (st, page) = c.get("/admin/vms").await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    let row = &page[page
+        .find(&format!("data-vm=\"{id}\""))
+        .expect("Alice's VM is listed")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    for seen in [
+        "alice-web",
+        alice.id.as_str(),
+        "sim-1",
+        "Démarrée",
+        "10.213.",
+    ] {
+        assert!(row.contains(seen), "the row shows {seen:?}: {row}");
+    }
+    assert!(
+        !page.contains("/account/vms/"),
+        "no subscriber page, no action is offered"
+    );
+    let (_, page) = c.get(&format!("/admin/vms?subscriber={}", bob.id)).await;
+    assert!(!page.contains("alice-web"), "filtered by subscriber");
+
+    // The subscriber pages are not the operators'; the back office is not the subscribers'.
+    let (st, _) = c.get("/account/vms").await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    let alice_c = ConsoleSession::open(&s, &alice.email).await;
+    for path in ["/admin/hosts", "/admin/vms"] {
+        let (st, _) = alice_c.get(path).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_launch_form_comes_back_with_the_error_next_to_the_field() {
+    let (s, alice, _sim) = setup(Db::Sqlite, CAPACITY).await;
+    let c = ConsoleSession::open(&s, &alice.email).await;
+    s.run_jobs().await;
+    let (st, page) = c
+        .post(
+            "/account/vms",
+            &[
+                ("name", "Bad_Name"),
+                ("image", "tiny"),
+                ("size", "xs"),
+                ("user_data", "#!/bin/sh\necho hi\n"),
+            ],
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let error = &page[page
+        .find("id=\"name-error\"")
+        .expect("an error next to the name")..];
+    let error = &error[..error.find("</p>").unwrap()];
+    assert!(
+        error.contains("doit être un nom d&#x27;hôte"),
+        "the reason in French: {error}"
+    );
+    let input = &page[page.find("id=\"field-name\"").unwrap()..];
+    let input = &input[..input.find('>').unwrap()];
+    assert!(
+        input.contains("value=\"Bad_Name\"") && input.contains("aria-invalid=\"true\""),
+        "{input}"
+    );
+    assert!(
+        page.contains("<a href=\"#field-name\">"),
+        "the summary links to the field"
+    );
+    let user_data = &page[page.find("id=\"field-user_data\"").unwrap()..];
+    let user_data =
+        &user_data[user_data.find('>').unwrap() + 1..user_data.find("</textarea>").unwrap()];
+    assert_eq!(
+        user_data, "#!/bin/sh\necho hi\n",
+        "the user-data typed is kept"
+    );
+    assert!(
+        page.contains("<option value=\"xs\" selected>"),
+        "the size chosen is kept"
+    );
+
+    // A size the host has no room for is refused next to the size.
+    let (st, page) = c
+        .post(
+            "/account/vms",
+            &[("name", "big"), ("image", "tiny"), ("size", "xl")],
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("id=\"size-error\""), "{page}");
+
+    let (_, list) = s.get("/api/v1/vms", Some(&alice.token)).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        0,
+        "nothing was launched"
+    );
+    assert_eq!(s.run_jobs().await, 0, "a refused form enqueues nothing");
+}
+
+// --- Chromium ---
+
+/// chromedriver in its own process group, killed with its Chromium however the test ends.
+struct Chromedriver {
+    child: Child,
+    url: String,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tool(var: &str, default: &str, what: &str) -> String {
+    let path = std::env::var(var).unwrap_or_else(|_| default.to_string());
+    assert!(
+        Path::new(&path).is_file(),
+        "{what} not found at {path}: install it (./scripts/test installs chromium and chromium-driver) or set {var}"
+    );
+    path
+}
+
+async fn start_chromedriver() -> Chromedriver {
+    let driver = tool(
+        "MAOCLOUD_TEST_CHROMEDRIVER",
+        "/usr/bin/chromedriver",
+        "chromedriver",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&driver)
+        .arg(format!("--port={port}"))
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start chromedriver ({driver}): {e}"));
+    let cd = Chromedriver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        profile: tempfile::tempdir().expect("temp dir"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen on port {port} within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cd
+}
+
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+struct Element(String);
+
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+const WAIT: Duration = Duration::from_secs(20);
+
+impl Browser {
+    async fn open(cd: &Chromedriver) -> Browser {
+        let chromium = tool("MAOCLOUD_TEST_CHROMIUM", "/usr/bin/chromium", "Chromium");
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", "--window-size=1280,1400",
+                    format!("--user-data-dir={}", cd.profile.path().display()),
+                ],
+                "prefs": { "intl.accept_languages": "fr-FR,fr" },
+            }
+        }}});
+        let http = reqwest::Client::new();
+        let resp: Value = http
+            .post(format!("{}/session", cd.url))
+            .json(&caps)
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .json()
+            .await
+            .unwrap();
+        let id = resp["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromedriver could not start Chromium: {resp}"));
+        Browser {
+            http,
+            session: format!("{}/session/{id}", cd.url),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut req = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        let ok = resp.status().is_success();
+        let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+        if ok {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!(
+                "{}: {}",
+                v["value"]["error"], v["value"]["message"]
+            ))
+        }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, Some(body))
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    async fn path(&self) -> String {
+        let url = self.get("/url").await;
+        url::Url::parse(url.as_str().unwrap())
+            .unwrap()
+            .path()
+            .to_string()
+    }
+
+    async fn try_find(&self, css: &str) -> Option<Element> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await
+            .ok()?;
+        v[ELEMENT_KEY].as_str().map(|id| Element(id.to_string()))
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self.try_find(css).await {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {css} at {}",
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The text of `css` now ("" when absent or gone with a reload).
+    async fn text_of(&self, css: &str) -> String {
+        let Some(e) = self.try_find(css).await else {
+            return String::new();
+        };
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{}/text", e.0),
+            None,
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+    }
+
+    /// Waits until `css` shows text that `ok` accepts (pages reload themselves meanwhile).
+    async fn wait_for(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let seen = self.text_of(css).await;
+            if ok(seen.trim()) {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} shows {seen:?}, not {what} (at {})",
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_text(&self, css: &str, text: &str) {
+        self.wait_for(css, &format!("{text:?}"), |s| s == text)
+            .await;
+    }
+
+    async fn attr(&self, e: &Element, name: &str) -> Option<String> {
+        self.get(&format!("/element/{}/attribute/{name}", e.0))
+            .await
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    async fn click(&self, e: &Element) {
+        self.post(&format!("/element/{}/click", e.0), json!({}))
+            .await;
+    }
+
+    async fn type_keys(&self, e: &Element, text: &str) {
+        self.post(&format!("/element/{}/value", e.0), json!({ "text": text }))
+            .await;
+    }
+
+    /// Types into a field reached by clicking its label (which proves the label is tied to it).
+    async fn fill(&self, field: &str, text: &str) {
+        self.click(&self.find(&format!("label[for='field-{field}']")).await)
+            .await;
+        let focused = self.get("/element/active").await;
+        let focused = Element(
+            focused[ELEMENT_KEY]
+                .as_str()
+                .expect("an element has the focus")
+                .to_string(),
+        );
+        assert_eq!(
+            self.attr(&focused, "id").await.as_deref(),
+            Some(format!("field-{field}").as_str()),
+            "the label of {field} focuses it"
+        );
+        self.type_keys(&focused, text).await;
+    }
+
+    async fn close(&self) {
+        let _ = self.call(reqwest::Method::DELETE, "", None).await;
+    }
+}
+
+/// Standard base64 (a screenshot).
+fn base64_decode(s: &str) -> Vec<u8> {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let digits: Vec<u32> = s
+        .bytes()
+        .filter_map(|c| ABC.iter().position(|a| *a == c).map(|p| p as u32))
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, d)| n | d << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_vm_launch_serial_console_and_stop_in_chromium() {
+    let (s, alice, _sim) = setup(Db::Sqlite, CAPACITY).await;
+    let url = |p: &str| format!("{}{p}", s.url);
+    let cd = start_chromedriver().await;
+    let b = Browser::open(&cd).await;
+
+    b.goto(&url("/signin?next=/account/ssh-keys")).await;
+    b.fill("email", &alice.email).await;
+    b.fill("password", PASSWORD).await;
+    b.click(
+        &b.find("main form[action='/signin'] button[type='submit']")
+            .await,
+    )
+    .await;
+
+    // An SSH key, added from its page.
+    b.wait_text("main h1", "Clés SSH").await;
+    b.fill("name", "laptop").await;
+    b.fill("public_key", KEY).await;
+    b.click(
+        &b.find("form[action='/account/ssh-keys'] button[type='submit']")
+            .await,
+    )
+    .await;
+    b.wait_text(".notice p", "La clé SSH est ajoutée.").await;
+    let row = b.text_of("#key-list tbody tr").await;
+    assert!(row.contains("laptop") && row.contains("SHA256:"), "{row}");
+
+    // The VM list, from the area's navigation: no VM yet, the whole quota free.
+    b.click(&b.find(".sub-nav a[href='/account/vms']").await)
+        .await;
+    b.wait_text("main h1", "Machines virtuelles").await;
+    b.find("#vm-list, .empty").await;
+    let quota = b.text_of("#quota-vms").await;
+    assert!(quota.contains("0 sur 2"), "{quota}");
+
+    // Launch one from the form: name, the image, the size, the key.
+    b.click(&b.find("#launch-link").await).await;
+    b.wait_text("main h1", "Lancer une machine virtuelle").await;
+    b.fill("name", "web-1").await;
+    let sizes = b.text_of("#field-size").await;
+    assert!(
+        sizes.contains("xs — 1 vCPU · 256 Mio de mémoire · 1 Gio de disque"),
+        "sizes show what they give: {sizes}"
+    );
+    b.click(&b.find("label[for='field-ssh_keys']").await).await;
+    b.fill("user_data", "#!/bin/sh\necho hello\n").await;
+    b.click(
+        &b.find("main form[action='/account/vms'] button[type='submit']")
+            .await,
+    )
+    .await;
+    b.wait_for("#vm-name", "web-1", |t| t == "web-1").await;
+    let path = b.path().await;
+    let id = path
+        .strip_prefix("/account/vms/")
+        .expect("lands on the VM's page")
+        .to_string();
+    let notice = b.text_of(".notice p").await;
+    assert!(notice.contains("en cours de création"), "{notice}");
+    // Creating, or already running: the platform's job runner is woken by the launch.
+    let state = b.attr(&b.find("#vm-state").await, "data-state").await;
+    assert!(
+        matches!(state.as_deref(), Some("creating" | "running")),
+        "{state:?}"
+    );
+
+    // The host creates and starts it; the page, reloading itself, shows it running.
+    s.run_jobs().await;
+    b.wait_text("#vm-state", "Démarrée").await;
+    let v = vm(&s, &alice.token, &id).await;
+    assert_eq!(v["state"], "running");
+    // What the form gave the guest: the key ticked, the script with the lines the browser sent
+    // as CRLF back to LF (a shebang line ending in CR would not run).
+    let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("metadata");
+    assert_eq!(md.public_keys[0].1, KEY);
+    assert_eq!(md.user_data.as_deref(), Some("#!/bin/sh\necho hello\n"));
+    assert_eq!(
+        b.attr(&b.find("#vm-state").await, "data-state")
+            .await
+            .as_deref(),
+        Some("running")
+    );
+
+    // The serial console shows the boot log through the websocket, and takes a line typed.
+    b.wait_for("#serial-status", "connected", |t| t == "Connecté.")
+        .await;
+    b.wait_for("#serial-output", "the boot log", |t| {
+        t.contains(&format!("sim: booted {id}"))
+    })
+    .await;
+    let input = b.find("#serial-input").await;
+    b.type_keys(&input, "echo bonjour").await;
+    b.type_keys(&input, ENTER).await;
+    b.wait_for("#serial-output", "the line typed", |t| {
+        t.contains("echo bonjour")
+    })
+    .await;
+
+    // For a human: what a running VM's page looks like.
+    let png = base64_decode(b.get("/screenshot").await.as_str().expect("a base64 PNG"));
+    assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let out =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-vm.png");
+    std::fs::create_dir_all(out.parent().unwrap()).expect("the target directory");
+    std::fs::write(&out, png).expect("write the screenshot");
+    eprintln!("screenshot of the VM page: {}", out.display());
+
+    // The list shows it with its address and what it takes of the quota.
+    b.goto(&url("/account/vms")).await;
+    let row = b.text_of(&format!("#vm-list tr[data-vm='{id}']")).await;
+    assert!(
+        row.contains("web-1")
+            && row.contains("Démarrée")
+            && row.contains("10.213.")
+            && row.contains("tiny"),
+        "{row}"
+    );
+    assert!(b.text_of("#quota-vms").await.contains("1 sur 2"));
+
+    // Stop it from its page.
+    b.click(
+        &b.find(&format!("#vm-list a[href='/account/vms/{id}']"))
+            .await,
+    )
+    .await;
+    b.click(&b.find("#vm-stop").await).await;
+    b.wait_text(".notice p", "La machine virtuelle s'arrête.")
+        .await;
+    let state = b.attr(&b.find("#vm-state").await, "data-state").await;
+    assert!(
+        matches!(state.as_deref(), Some("stopping" | "stopped")),
+        "{state:?}"
+    );
+    s.run_jobs().await;
+    b.wait_text("#vm-state", "Arrêtée").await;
+    assert_eq!(vm(&s, &alice.token, &id).await["state"], "stopped");
+    assert!(
+        b.try_find("#vm-start").await.is_some(),
+        "a stopped VM offers to start"
+    );
+    assert!(
+        b.try_find("#serial-input").await.is_none(),
+        "nothing to type into while stopped"
+    );
+
+    b.close().await;
+    drop(cd);
+}
