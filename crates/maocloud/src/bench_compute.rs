@@ -109,42 +109,78 @@ async fn wait_for_line(path: &Path, needle: &str, within: Duration) -> anyhow::R
     }
 }
 
-/// The bare boot: the same kernel, initramfs, machine, accelerator, CPUs and memory, serial on
-/// stdout, user networking; time to the first init line.
-fn bare_boot(guest: &Path) -> anyhow::Result<f64> {
-    let kernel = if guest.join("vmlinux").exists() {
-        guest.join("vmlinux")
-    } else {
-        guest.join("vmlinuz")
-    };
+/// The command line QEMU runs for a VM, as the kernel shows it.
+fn cmdline_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The bare boot: QEMU with the very flags the agent gave the platform's guest, except what
+/// ties it to the agent (daemonising, pid file, QMP and serial sockets, the tap on the
+/// subscriber's bridge): serial on stdout, user networking, fresh copies of the disk and seed.
+/// Time to the first init line.
+fn bare_args(platform_args: &[String], scratch: &Path) -> anyhow::Result<Vec<String>> {
+    let disk = scratch.join("disk.qcow2");
+    let _ = std::fs::remove_file(&disk);
+    let st = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&disk)
+        .arg("1G")
+        .status()?;
+    anyhow::ensure!(st.success(), "qemu-img create failed");
+    let mut args = vec![];
+    let mut it = platform_args.iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-daemonize" => {}
+            "-pidfile" | "-qmp" | "-chardev" => {
+                it.next();
+            }
+            "-serial" => {
+                it.next();
+                args.extend(["-serial".to_string(), "stdio".to_string()]);
+            }
+            "-netdev" => {
+                let v = it.next().cloned().unwrap_or_default();
+                let id = v
+                    .split(',')
+                    .find_map(|p| p.strip_prefix("id="))
+                    .unwrap_or("net0")
+                    .to_string();
+                args.extend(["-netdev".to_string(), format!("user,id={id}")]);
+            }
+            "-drive" => {
+                let v = it.next().cloned().unwrap_or_default();
+                let v = match v.split(',').find_map(|p| p.strip_prefix("file=")) {
+                    Some(f) if f.ends_with("disk.qcow2") => {
+                        v.replace(f, &disk.display().to_string())
+                    }
+                    Some(f) if f.ends_with("seed.img") => {
+                        let seed = scratch.join("seed.img");
+                        std::fs::copy(f, &seed)?;
+                        v.replace(f, &seed.display().to_string())
+                    }
+                    _ => v,
+                };
+                args.extend(["-drive".to_string(), v]);
+            }
+            other => args.push(other.to_string()),
+        }
+    }
+    args.insert(0, platform_args[0].clone());
+    Ok(args)
+}
+
+fn bare_boot(args: &[String]) -> anyhow::Result<f64> {
     let started = Instant::now();
-    let mut child = std::process::Command::new("qemu-system-x86_64")
-        .args([
-            "-machine",
-            "q35,accel=tcg",
-            "-smp",
-            "1",
-            "-m",
-            "256",
-            "-nodefaults",
-            "-no-user-config",
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-        ])
-        .arg("-kernel")
-        .arg(&kernel)
-        .arg("-initrd")
-        .arg(guest.join("initrd.img"))
-        .args([
-            "-append",
-            "console=ttyS0 quiet panic=-1",
-            "-netdev",
-            "user,id=n0",
-            "-device",
-            "virtio-net-pci,netdev=n0",
-        ])
+    let mut child = std::process::Command::new(&args[0])
+        .args(&args[1..])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -169,57 +205,116 @@ pub async fn vm_boot(rounds: u32, guest: PathBuf) -> anyhow::Result<()> {
         guest.display()
     );
     let data = tempfile::tempdir()?;
-    let (_app, url, token, stop) = platform(data.path(), ComputeMode::Qemu, Some(&guest)).await?;
+    let (app, url, token, stop) = platform(data.path(), ComputeMode::Qemu, Some(&guest)).await?;
+    // Room for every round's VM to keep running (for the memory reading), whatever the offer.
+    {
+        let mut tx = app.db().write().await?;
+        let who = tx
+            .account_by_email(maocloud_app::demo::DEMO_SUBSCRIBER)
+            .await?;
+        let q = maocloud_datastore::compute::Quota {
+            vcpus: 64,
+            memory_mib: 65536,
+            disk_gib: 1000,
+            vms: 64,
+        };
+        tx.quota_set(
+            maocloud_types::SubscriberId(who.id),
+            q,
+            "bench",
+            maocloud_types::Timestamp::now(),
+        )
+        .await?;
+        tx.commit().await?;
+    }
     let http = reqwest::Client::new();
     let (mut platform_s, mut bare_s) = (vec![], vec![]);
-    let me = std::process::id();
-    let rss_idle = rss_kib(me);
-    let mut running = vec![];
+    let create = |name: String| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            let v: Value = http
+                .post(format!("{url}/api/v1/vms"))
+                .bearer_auth(&token)
+                .json(&json!({"name": name, "image": "test-guest", "size": "xs"}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(
+                v["id"]
+                    .as_str()
+                    .with_context(|| format!("create refused: {v}"))?
+                    .to_string(),
+            )
+        }
+    };
+    let delete = |id: String| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            http.delete(format!("{url}/api/v1/vms/{id}"))
+                .bearer_auth(&token)
+                .send()
+                .await?;
+            loop {
+                let v: Value = http
+                    .get(format!("{url}/api/v1/vms/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if v["state"] == "deleted" {
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let log_of = |id: &str| data.path().join("compute/vms").join(id).join("console.log");
     for r in 0..rounds {
-        // Alternate, so that a machine getting busier does not favour one side.
-        bare_s.push(bare_boot(&guest)?);
+        // Each boot, the platform's and the bare one, on an otherwise idle machine.
         let t = Instant::now();
-        let v: Value = http
-            .post(format!("{url}/api/v1/vms"))
-            .bearer_auth(&token)
-            .json(&json!({"name": format!("bench-{r}"), "image": "test-guest", "size": "xs"}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = v["id"]
-            .as_str()
-            .with_context(|| format!("create refused: {v}"))?
-            .to_string();
+        let id = create(format!("bench-{r}")).await?;
         wait_for_line(
-            &data
-                .path()
-                .join("compute/vms")
-                .join(&id)
-                .join("console.log"),
+            &log_of(&id),
             "MAOCLOUD-GUEST: init",
             Duration::from_secs(120),
         )
         .await?;
         platform_s.push(t.elapsed().as_secs_f64());
+        let flags = cmdline_of(qemu_pid_of(&id).context("the platform's QEMU")?);
+        let bare = bare_args(&flags, data.path())?;
+        wait_for_line(
+            &log_of(&id),
+            "MAOCLOUD-GUEST: ready",
+            Duration::from_secs(120),
+        )
+        .await?;
+        delete(id).await?;
+        bare_s.push(bare_boot(&bare)?);
+    }
+    // Memory: the control plane and agent (this process) idle, then with two guests up.
+    let me = std::process::id();
+    let rss_idle = rss_kib(me);
+    let mut running = vec![];
+    for n in 0..2 {
+        let id = create(format!("mem-{n}")).await?;
+        wait_for_line(
+            &log_of(&id),
+            "MAOCLOUD-GUEST: ready",
+            Duration::from_secs(120),
+        )
+        .await?;
         running.push(id);
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_running = rss_kib(me);
     let qemu: Vec<u64> = running
         .iter()
         .filter_map(|id| qemu_pid_of(id))
         .map(rss_kib)
         .collect();
-    for id in &running {
-        http.delete(format!("{url}/api/v1/vms/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while running.iter().any(|id| qemu_pid_of(id).is_some()) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    for id in running.clone() {
+        delete(id).await?;
     }
     let _ = stop.send(true);
     let (p, b) = (median(&mut platform_s), median(&mut bare_s));
