@@ -116,3 +116,18 @@ CREATE TABLE vm_usage (
 );
 CREATE INDEX vm_usage_subscriber ON vm_usage (subscriber_id, started_at);
 CREATE INDEX vm_usage_open ON vm_usage (vm_id, kind, ended_at);
+
+-- Counters of running VMs sampled by the heartbeat (cumulative since the VM's start), for
+-- monitoring; kept seven days.
+CREATE TABLE vm_samples (
+    vm_id TEXT NOT NULL REFERENCES vms (id),
+    at BIGINT NOT NULL,
+    cpu_time_ns BIGINT NOT NULL,
+    memory_used_bytes BIGINT NOT NULL,
+    disk_read_bytes BIGINT NOT NULL,
+    disk_write_bytes BIGINT NOT NULL,
+    net_rx_bytes BIGINT NOT NULL,
+    net_tx_bytes BIGINT NOT NULL,
+    PRIMARY KEY (vm_id, at)
+);
+CREATE INDEX vm_samples_at ON vm_samples (at);

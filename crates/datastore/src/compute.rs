@@ -639,6 +639,80 @@ impl Tx {
         Ok(())
     }
 
+    /// Removes an operator-set quota: the offer's inclusions apply again.
+    pub async fn quota_clear(&mut self, subscriber: SubscriberId) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query("DELETE FROM compute_quotas WHERE subscriber_id = $1")
+            .bind(subscriber.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    // ---- counter samples (monitoring) ----
+
+    /// Records a VM's counters at `at` (cumulative since its start): cpu time (ns), memory
+    /// used, disk read and written, network received and sent (bytes).
+    pub async fn sample_insert(&mut self, vm: VmId, at: Timestamp, c: [i64; 6]) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query(
+            "INSERT INTO vm_samples (vm_id, at, cpu_time_ns, memory_used_bytes, disk_read_bytes, disk_write_bytes, net_rx_bytes, net_tx_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (vm_id, at) DO NOTHING",
+        )
+        .bind(vm.to_string())
+        .bind(us(at))
+        .bind(c[0])
+        .bind(c[1])
+        .bind(c[2])
+        .bind(c[3])
+        .bind(c[4])
+        .bind(c[5])
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A VM's samples since `since`, oldest first: `(at, counters)`.
+    pub async fn sample_list(
+        &mut self,
+        vm: VmId,
+        since: Timestamp,
+    ) -> Result<Vec<(Timestamp, [i64; 6])>> {
+        let rows = sqlx::query(
+            "SELECT at, cpu_time_ns, memory_used_bytes, disk_read_bytes, disk_write_bytes, net_rx_bytes, net_tx_bytes \
+             FROM vm_samples WHERE vm_id = $1 AND at >= $2 ORDER BY at LIMIT 10000",
+        )
+        .bind(vm.to_string())
+        .bind(us(since))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    col::ts(r, "at")?,
+                    [
+                        col::get(r, "cpu_time_ns")?,
+                        col::get(r, "memory_used_bytes")?,
+                        col::get(r, "disk_read_bytes")?,
+                        col::get(r, "disk_write_bytes")?,
+                        col::get(r, "net_rx_bytes")?,
+                        col::get(r, "net_tx_bytes")?,
+                    ],
+                ))
+            })
+            .collect()
+    }
+
+    /// Forgets samples older than `before`.
+    pub async fn sample_prune(&mut self, before: Timestamp) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query("DELETE FROM vm_samples WHERE at < $1")
+            .bind(us(before))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     // ---- usage spans (R-6.1b) ----
 
     /// Opens a usage span unless one of the same kind is open for the VM (idempotent).

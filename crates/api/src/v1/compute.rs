@@ -5,7 +5,7 @@
 
 use super::{path_id, ts, PageQuery, PageView, Query};
 use crate::error::{ApiResult, Problem};
-use crate::extract::{AdminAuth, Auth, Json};
+use crate::extract::{AdminAuth, Auth, BillingAuth, Json};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -31,6 +31,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(key_get, key_delete))
         .routes(routes!(size_list))
         .routes(routes!(quota_get))
+        .routes(routes!(
+            subscriber_quota_get,
+            subscriber_quota_put,
+            subscriber_quota_delete
+        ))
         .routes(routes!(host_list))
         .routes(routes!(host_join))
         .routes(routes!(host_enable))
@@ -733,4 +738,82 @@ async fn host_join(
         host: h,
     };
     Ok(axum::Json(host_view(load)))
+}
+
+/// A subscriber's compute quota, for operators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriberQuotaView {
+    #[serde(flatten)]
+    pub quota: QuotaView,
+    /// Set by an operator (else: the inclusions of the subscriber's offers).
+    pub set_by_operator: bool,
+}
+
+/// A subscriber's compute quota and its use (billing and support operators).
+#[utoipa::path(get, path = "/api/v1/subscribers/{id}/compute-quota", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Subscriber id")),
+    responses((status = 200, body = SubscriberQuotaView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn subscriber_quota_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SubscriberQuotaView>> {
+    let (q, u, manual) = compute::quota_of_subscriber(&st.app, &ctx, path_id(&id)?).await?;
+    Ok(axum::Json(SubscriberQuotaView {
+        quota: QuotaView {
+            vcpus: q.vcpus,
+            memory_mib: q.memory_mib,
+            disk_gib: q.disk_gib,
+            vms: q.vms,
+            used_vcpus: u.vcpus,
+            used_memory_mib: u.memory_mib,
+            used_disk_gib: u.disk_gib,
+            used_vms: u.vms,
+        },
+        set_by_operator: manual,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaSet {
+    pub vcpus: i64,
+    pub memory_mib: i64,
+    pub disk_gib: i64,
+    pub vms: i64,
+}
+
+/// Set a subscriber's compute quota by hand (billing operators): it replaces their offers'
+/// inclusions until removed. VMs over a lowered quota keep running.
+#[utoipa::path(put, path = "/api/v1/subscribers/{id}/compute-quota", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Subscriber id")), request_body = QuotaSet,
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn subscriber_quota_put(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Path(id): Path<String>,
+    Json(r): Json<QuotaSet>,
+) -> ApiResult<StatusCode> {
+    let q = quota_of_request(r);
+    compute::quota_set(&st.app, &ctx, path_id(&id)?, Some(q)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn quota_of_request(r: QuotaSet) -> compute::Quota {
+    compute::Quota {
+        vcpus: r.vcpus,
+        memory_mib: r.memory_mib,
+        disk_gib: r.disk_gib,
+        vms: r.vms,
+    }
+}
+
+/// Remove a quota set by hand: the subscriber's offers' inclusions apply again.
+#[utoipa::path(delete, path = "/api/v1/subscribers/{id}/compute-quota", tag = "compute", security(("bearer" = [])), params(("id" = String, Path, description = "Subscriber id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn subscriber_quota_delete(
+    State(st): State<AppState>,
+    BillingAuth(ctx): BillingAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    compute::quota_set(&st.app, &ctx, path_id(&id)?, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

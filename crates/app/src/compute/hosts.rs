@@ -192,8 +192,53 @@ async fn heartbeat(app: &App, host: HostId) -> Result<()> {
             .await?;
             tx.commit().await?;
         }
+        sample(app, host, &*agent).await?;
     }
     reconcile(app, host).await
+}
+
+/// Samples the counters of the host's running VMs (for monitoring), keeping seven days.
+async fn sample(app: &App, host: HostId, agent: &dyn Agent) -> Result<()> {
+    let running: Vec<_> = {
+        let mut tx = app.db().read().await?;
+        tx.vm_list(
+            &maocloud_datastore::Scope::All,
+            None,
+            Some(host),
+            &maocloud_types::PageRequest::first(200),
+        )
+        .await?
+        .into_iter()
+        .filter(|v| v.state == "running")
+        .map(|v| v.id)
+        .collect()
+    };
+    let now = app.now();
+    let mut samples = Vec::new();
+    for id in running {
+        if let Ok(c) = agent.counters(id.as_uuid()).await {
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            samples.push((
+                id,
+                [
+                    n(c.cpu_time_ns),
+                    n(c.memory_used_bytes),
+                    n(c.disk_read_bytes),
+                    n(c.disk_write_bytes),
+                    n(c.net_rx_bytes),
+                    n(c.net_tx_bytes),
+                ],
+            ));
+        }
+    }
+    let mut tx = app.db().write().await?;
+    for (id, c) in samples {
+        tx.sample_insert(id, now, c).await?;
+    }
+    tx.sample_prune(now - jiff::SignedDuration::from_hours(24 * 7))
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Refreshes every attached host.

@@ -9,14 +9,14 @@ pub mod metadata;
 pub mod vms;
 
 use crate::{Error, Result};
-use maocloud_datastore::compute::{Load, Quota};
+use maocloud_datastore::compute::Load;
 use maocloud_datastore::Tx;
 use maocloud_hypervisor::{Agent, Resources};
 use maocloud_types::{HostId, SubscriberId};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-pub use maocloud_datastore::compute::{Host, Image, SshKey, Vm};
+pub use maocloud_datastore::compute::{Host, Image, Quota, SshKey, Vm};
 
 /// A VM size of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -294,4 +294,78 @@ pub async fn quota(app: &crate::App, ctx: &crate::Ctx) -> Result<(Quota, Load)> 
     let q = quota_of(&mut tx, owner).await?;
     let u = used(&tx.vms_of(owner).await?);
     Ok((q, u))
+}
+
+/// A subscriber's quota and use, for operators; `set_by_operator` when a quota was set by hand.
+pub async fn quota_of_subscriber(
+    app: &crate::App,
+    ctx: &crate::Ctx,
+    subscriber: SubscriberId,
+) -> Result<(Quota, Load, bool)> {
+    ctx.require_operator(&[
+        maocloud_types::OperatorRole::Billing,
+        maocloud_types::OperatorRole::Support,
+    ])?;
+    let mut tx = app.db().read().await?;
+    subscriber_exists(&mut tx, subscriber).await?;
+    let manual = tx.quota_get(subscriber).await?.is_some();
+    let q = quota_of(&mut tx, subscriber).await?;
+    let u = used(&tx.vms_of(subscriber).await?);
+    Ok((q, u, manual))
+}
+
+async fn subscriber_exists(tx: &mut Tx, subscriber: SubscriberId) -> Result<()> {
+    match tx.account_fetch(subscriber.0).await {
+        Ok(a) if a.kind == maocloud_datastore::model::AccountKind::Subscriber => Ok(()),
+        Ok(_) | Err(maocloud_datastore::Error::NotFound) => Err(Error::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets a subscriber's compute quota by hand (billing operators), or with `None` gives them
+/// back their offers' inclusions. VMs already over a lowered quota keep running; new ones wait.
+pub async fn quota_set(
+    app: &crate::App,
+    ctx: &crate::Ctx,
+    subscriber: SubscriberId,
+    q: Option<Quota>,
+) -> Result<()> {
+    ctx.require_operator(&[maocloud_types::OperatorRole::Billing])?;
+    if let Some(q) = &q {
+        for (field, v, max) in [
+            ("vcpus", q.vcpus, 4096),
+            ("memory_mib", q.memory_mib, 16 << 20),
+            ("disk_gib", q.disk_gib, 1 << 20),
+            ("vms", q.vms, 10_000),
+        ] {
+            if !(0..=max).contains(&v) {
+                return Err(Error::invalid(
+                    field,
+                    format!("must be between 0 and {max}"),
+                ));
+            }
+        }
+    }
+    let now = app.now();
+    let mut tx = app.db().write().await?;
+    subscriber_exists(&mut tx, subscriber).await?;
+    match q {
+        Some(q) => {
+            tx.quota_set(subscriber, q, &ctx.principal.label(), now)
+                .await?
+        }
+        None => tx.quota_clear(subscriber).await?,
+    }
+    crate::audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "compute.quota",
+        Some(&subscriber.to_string()),
+        Some(subscriber),
+        serde_json::json!({"quota": q.map(|q| [q.vcpus, q.memory_mib, q.disk_gib, q.vms])}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

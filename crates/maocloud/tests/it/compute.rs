@@ -118,6 +118,23 @@ crate::both_dbs!(
         assert_eq!(md.public_keys[0].1, KEY);
         assert_eq!(md.user_data.as_deref(), Some("#!/bin/sh\necho hello\n"));
 
+        // The heartbeat samples its counters for monitoring.
+        hosts::heartbeat_all(&s.app).await.unwrap();
+        let samples = s
+            .app
+            .db()
+            .read()
+            .await
+            .unwrap()
+            .sample_list(
+                id.parse().unwrap(),
+                t0() - jiff::SignedDuration::from_hours(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(samples.len(), 1, "{samples:?}");
+        assert!(samples[0].1[0] > 0, "cpu time is counted: {samples:?}");
+
         // The console shows what the host's serial port printed.
         let (st, c) = s
             .get(&format!("/api/v1/vms/{id}/console"), Some(&alice.token))
@@ -877,3 +894,84 @@ async fn remote_agents_join_and_run_vms() {
         "{h}"
     );
 }
+
+// Until (or beyond) what the offer includes, a billing operator sets a subscriber's quota by
+// hand; removing it gives the offer's inclusions back.
+crate::both_dbs!(operators_set_a_quota_by_hand, |_s: TestServer| async move {
+    let (s, alice, _sim) = setup(_s.db, BIG).await;
+    let billing = s.operator("billing2@op.test", OperatorRole::Billing).await;
+    let path = format!("/api/v1/subscribers/{}/compute-quota", alice.id);
+    let (st, q) = s.get(&path, Some(&billing.token)).await;
+    assert_eq!(
+        (st, q["vms"].as_i64(), q["set_by_operator"].as_bool()),
+        (StatusCode::OK, Some(2), Some(false)),
+        "{q}"
+    );
+    let body = json!({"vcpus": 8, "memory_mib": 8192, "disk_gib": 100, "vms": 3});
+    let (st, v) = s
+        .call(Method::PUT, &path, Some(&alice.token), Some(body.clone()))
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(&billing.token),
+            Some(json!({"vcpus": -1, "memory_mib": 1, "disk_gib": 1, "vms": 1})),
+        )
+        .await;
+    assert_eq!(
+        (st, field(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("vcpus")),
+        "{v}"
+    );
+    let (st, _) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/subscribers/{}/compute-quota", uuid::Uuid::now_v7()),
+            Some(&billing.token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = s
+        .call(Method::PUT, &path, Some(&billing.token), Some(body))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    for n in ["a", "b", "c"] {
+        let (st, v) = create(
+            &s,
+            &alice.token,
+            json!({"name": n, "image": "tiny", "size": "xs"}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{n}: {v}");
+    }
+    let (_, q) = s.get("/api/v1/quota", Some(&alice.token)).await;
+    assert_eq!(
+        (q["vms"].as_i64(), q["used_vms"].as_i64()),
+        (Some(3), Some(3)),
+        "{q}"
+    );
+    let (st, _) = s
+        .call(Method::DELETE, &path, Some(&billing.token), None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (_, q) = s.get(&path, Some(&billing.token)).await;
+    assert_eq!(
+        (
+            q["vms"].as_i64(),
+            q["used_vms"].as_i64(),
+            q["set_by_operator"].as_bool()
+        ),
+        (Some(2), Some(3), Some(false)),
+        "the VMs over the quota stay: {q}"
+    );
+    let (st, _) = create(
+        &s,
+        &alice.token,
+        json!({"name": "d", "image": "tiny", "size": "xs"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT);
+});
