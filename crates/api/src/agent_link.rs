@@ -64,17 +64,94 @@ fn from_wire(w: WireError) -> AgentError {
 struct Served {
     agent: Arc<dyn Agent>,
     secret: Arc<String>,
+    metadata_port: Option<u16>,
 }
 
 /// The agent's HTTP side: `POST /agent/v1/{command}` with a JSON body, `Authorization: Bearer
-/// <secret>`.
-pub fn router(agent: Arc<dyn Agent>, secret: String) -> Router {
+/// <secret>`. With `metadata_port`, guests' metadata requests are redirected to this host's
+/// own proxy on that port ([`metadata_proxy`]) whatever the control plane's networks say.
+pub fn router(agent: Arc<dyn Agent>, secret: String, metadata_port: Option<u16>) -> Router {
     Router::new()
         .route("/agent/v1/{command}", post(command))
         .with_state(Served {
             agent,
             secret: Arc::new(secret),
+            metadata_port,
         })
+}
+
+/// Points a network's metadata redirect at this host's proxy.
+fn local_metadata(net: &mut NetworkSpec, port: Option<u16>) {
+    if let Some(p) = port {
+        net.metadata_to = format!("{}:{p}", net.gateway);
+    }
+}
+
+/// What the proxy needs to speak for this host: the control plane's URL, and the host id and
+/// secret it joined with (the id is known once the first join answers).
+#[derive(Clone)]
+pub struct ProxyTarget {
+    pub control: String,
+    pub secret: String,
+    pub host: Arc<std::sync::RwLock<Option<String>>>,
+}
+
+/// The agent's metadata proxy: guests' requests (redirected here from 169.254.169.254) go to
+/// the control plane with the guest's address and this host's credentials.
+pub fn metadata_proxy(target: ProxyTarget) -> Router {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client");
+    Router::new().fallback(
+        move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<
+            std::net::SocketAddr,
+        >,
+              uri: axum::http::Uri| {
+            let (http, target) = (http.clone(), target.clone());
+            async move {
+                let Some(host) = target.host.read().expect("host lock").clone() else {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "this host has not joined its platform yet\n",
+                    )
+                        .into_response();
+                };
+                let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let url = format!(
+                    "{}{}{path}",
+                    target.control.trim_end_matches('/'),
+                    crate::metadata::PROXY_PREFIX
+                );
+                let resp = http
+                    .get(url)
+                    .bearer_auth(&target.secret)
+                    .header(crate::metadata::HOST_HEADER, host)
+                    .header(crate::metadata::GUEST_HEADER, peer.ip().to_string())
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) => {
+                        let status = StatusCode::from_u16(r.status().as_u16())
+                            .unwrap_or(StatusCode::BAD_GATEWAY);
+                        let ct = r
+                            .headers()
+                            .get(reqwest::header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("text/plain")
+                            .to_string();
+                        let body = r.bytes().await.unwrap_or_default();
+                        (status, [(axum::http::header::CONTENT_TYPE, ct)], body).into_response()
+                    }
+                    Err(e) => (
+                        StatusCode::BAD_GATEWAY,
+                        format!("the platform is unreachable: {e}\n"),
+                    )
+                        .into_response(),
+                }
+            }
+        },
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,23 +204,23 @@ async fn command(
     let result: AgentResult<Value> = async {
         Ok(match command.as_str() {
             "report" => json!(a.report().await?),
-            "ensure_network" => json!(
-                a.ensure_network(
-                    args.network
-                        .as_ref()
-                        .ok_or_else(|| AgentError::Invalid("network is required".into()))?
-                )
-                .await?
-            ),
+            "ensure_network" => {
+                let mut net = args
+                    .network
+                    .clone()
+                    .ok_or_else(|| AgentError::Invalid("network is required".into()))?;
+                local_metadata(&mut net, s.metadata_port);
+                json!(a.ensure_network(&net).await?)
+            }
             "remove_network" => json!(a.remove_network(need_id()?).await?),
-            "create" => json!(
-                a.create(
-                    args.spec
-                        .as_ref()
-                        .ok_or_else(|| AgentError::Invalid("spec is required".into()))?
-                )
-                .await?
-            ),
+            "create" => {
+                let mut spec = args
+                    .spec
+                    .clone()
+                    .ok_or_else(|| AgentError::Invalid("spec is required".into()))?;
+                local_metadata(&mut spec.network, s.metadata_port);
+                json!(a.create(&spec).await?)
+            }
             "start" => json!(a.start(need_id()?).await?),
             "stop" => json!(a.stop(need_id()?, args.grace_secs.unwrap_or(30)).await?),
             "reboot" => json!(a.reboot(need_id()?).await?),

@@ -95,6 +95,10 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(console::routes())
+        .nest_service(
+            metadata::PROXY_PREFIX,
+            metadata::proxied_router(state.app.clone()),
+        )
         .fallback(middleware::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,18 +1,28 @@
 //! The guests' metadata service (EC2- and OpenStack-style paths), served on its own listener
 //! that hosts redirect 169.254.169.254:80 to. The guest is known by its source address: each
-//! reads only its own VM's data, and any other address gets 404.
+//! reads only its own VM's data, and any other address gets 404. Guests of remote hosts reach
+//! the same service through their agent's proxy, which names the guest's address and proves
+//! which host it speaks for with that host's secret.
 
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::{header, request::Parts, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maocloud_app::compute::metadata::{self, Metadata};
 use maocloud_app::App;
+use maocloud_types::HostId;
 use serde_json::json;
 use std::net::SocketAddr;
 
-pub fn router(app: App) -> Router {
+#[derive(Clone)]
+struct Meta {
+    app: App,
+    /// Requests come from agents' proxies, not from guests directly.
+    proxied: bool,
+}
+
+fn routes() -> Router<Meta> {
     Router::new()
         .route("/", get(|| async { "latest\nopenstack\n" }))
         .route("/latest", get(|| async { "meta-data/\nuser-data\n" }))
@@ -24,11 +34,81 @@ pub fn router(app: App) -> Router {
         .route("/openstack", get(|| async { "latest\n" }))
         .route("/openstack/latest/meta_data.json", get(openstack_meta))
         .route("/openstack/latest/user_data", get(user_data))
-        .with_state(app)
 }
 
-async fn me(app: &App, peer: SocketAddr) -> Result<Metadata, Response> {
-    match metadata::for_ip(app, &peer.ip().to_string()).await {
+/// The service guests of this machine's host reach directly.
+pub fn router(app: App) -> Router {
+    routes().with_state(Meta {
+        app,
+        proxied: false,
+    })
+}
+
+/// Where agents' proxies forward their guests' requests (mounted on the main listener).
+pub const PROXY_PREFIX: &str = "/agent-metadata";
+/// Headers of a proxied request: the host the agent speaks for, and the guest's address.
+pub const HOST_HEADER: &str = "x-maocloud-host";
+pub const GUEST_HEADER: &str = "x-maocloud-guest";
+
+/// The same service for guests of remote hosts, to mount under [`PROXY_PREFIX`].
+pub fn proxied_router(app: App) -> Router {
+    routes().with_state(Meta { app, proxied: true })
+}
+
+/// Which guest asks: its address, and for a proxied request the host it must be on.
+struct Guest {
+    ip: String,
+    host: Option<HostId>,
+}
+
+impl FromRequestParts<Meta> for Guest {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, st: &Meta) -> Result<Self, Self::Rejection> {
+        if !st.proxied {
+            let ConnectInfo(peer) = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .cloned()
+                .ok_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+            return Ok(Guest {
+                ip: peer.ip().to_string(),
+                host: None,
+            });
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let refused =
+            || (StatusCode::UNAUTHORIZED, "not an agent of this platform\n").into_response();
+        let secret = header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+            .ok_or_else(refused)?;
+        let host: HostId = header(HOST_HEADER)
+            .and_then(|h| h.parse().ok())
+            .ok_or_else(refused)?;
+        let ip = header(GUEST_HEADER)
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .ok_or_else(refused)?;
+        match maocloud_app::compute::hosts::verify_agent(&st.app, host, &secret).await {
+            Ok(true) => Ok(Guest {
+                ip,
+                host: Some(host),
+            }),
+            Ok(false) => Err(refused()),
+            Err(e) => {
+                tracing::warn!(error = %e, "agent check failed");
+                Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+            }
+        }
+    }
+}
+
+async fn me(app: &App, guest: &Guest) -> Result<Metadata, Response> {
+    match metadata::for_ip(app, &guest.ip, guest.host).await {
         Ok(Some(m)) => Ok(m),
         Ok(None) => Err((StatusCode::NOT_FOUND, "no VM has this address\n").into_response()),
         Err(e) => {
@@ -42,8 +122,8 @@ fn text(s: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], s).into_response()
 }
 
-async fn ec2_index(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    match me(&app, peer).await {
+async fn ec2_index(State(st): State<Meta>, guest: Guest) -> Response {
+    match me(&st.app, &guest).await {
         Ok(_) => text(
             "hostname\ninstance-id\nlocal-hostname\nlocal-ipv4\ninstance-type\npublic-keys/\n"
                 .into(),
@@ -52,12 +132,8 @@ async fn ec2_index(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Socket
     }
 }
 
-async fn ec2(
-    State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(key): Path<String>,
-) -> Response {
-    let m = match me(&app, peer).await {
+async fn ec2(State(st): State<Meta>, guest: Guest, Path(key): Path<String>) -> Response {
+    let m = match me(&st.app, &guest).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -90,8 +166,8 @@ async fn ec2(
     }
 }
 
-async fn user_data(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    match me(&app, peer).await {
+async fn user_data(State(st): State<Meta>, guest: Guest) -> Response {
+    match me(&st.app, &guest).await {
         Ok(Metadata {
             user_data: Some(u), ..
         }) => text(u),
@@ -100,11 +176,8 @@ async fn user_data(State(app): State<App>, ConnectInfo(peer): ConnectInfo<Socket
     }
 }
 
-async fn openstack_meta(
-    State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Response {
-    match me(&app, peer).await {
+async fn openstack_meta(State(st): State<Meta>, guest: Guest) -> Response {
+    match me(&st.app, &guest).await {
         Ok(m) => axum::Json(json!({
             "uuid": m.instance_id,
             "name": m.name,

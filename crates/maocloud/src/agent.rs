@@ -42,6 +42,10 @@ pub struct AgentArgs {
     /// The interface guests' traffic may leave by (outbound NAT).
     #[arg(long, value_name = "IFACE")]
     pub uplink: Option<String>,
+    /// Where this host's metadata proxy listens (guests' 169.254.169.254 is redirected to it)
+    /// [default: 0.0.0.0:8775; port 0 picks a free one].
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8775")]
+    pub metadata_listen: SocketAddr,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 10)]
     pub heartbeat_secs: u64,
@@ -86,7 +90,28 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .advertise
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let router = maocloud_api::agent_link::router(agent, secret.clone());
+    // The metadata proxy: guests here reach the platform's metadata service through it.
+    let host_id = Arc::new(std::sync::RwLock::new(None));
+    let proxy_listener = tokio::net::TcpListener::bind(args.metadata_listen)
+        .await
+        .with_context(|| format!("metadata proxy: listening on {}", args.metadata_listen))?;
+    let proxy_port = proxy_listener.local_addr()?.port();
+    let proxy = maocloud_api::agent_link::metadata_proxy(maocloud_api::agent_link::ProxyTarget {
+        control: args.join.clone(),
+        secret: secret.clone(),
+        host: host_id.clone(),
+    });
+    tokio::spawn(async move {
+        let served = axum::serve(
+            proxy_listener,
+            proxy.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metadata proxy stopped");
+        }
+    });
+    let router = maocloud_api::agent_link::router(agent, secret.clone(), Some(proxy_port));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "the agent's command API stopped");
@@ -105,6 +130,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         let body = serde_json::json!({"token": args.token, "url": advertise, "secret": secret});
         match http.post(&join).json(&body).send().await {
             Ok(r) if r.status().is_success() => {
+                if let Some(id) = r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["id"].as_str().map(str::to_owned))
+                {
+                    *host_id.write().expect("host lock") = Some(id);
+                }
                 if !joined {
                     eprintln!("Joined {} as host {name}.", args.join);
                     joined = true;

@@ -67,6 +67,26 @@ pub async fn join(
     Ok(host)
 }
 
+/// Whether `secret` is the one the remote host `host` gave at join (its metadata proxy proves
+/// with it which host it speaks for).
+pub async fn verify_agent(app: &App, host: HostId, secret: &str) -> Result<bool> {
+    let h = match app.db().read().await?.host_fetch(host).await {
+        Ok(h) => h,
+        Err(maocloud_datastore::Error::NotFound) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(sealed) = h.agent_secret else {
+        return Ok(false);
+    };
+    let known = crate::seal::open(app, &sealed)?;
+    Ok(known.len() == secret.len()
+        && known
+            .iter()
+            .zip(secret.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0)
+}
+
 /// Registers (or refreshes) the host an agent runs on and attaches the agent, then reconciles.
 pub async fn attach(app: &App, agent: Arc<dyn Agent>, url: Option<String>) -> Result<Host> {
     let report = agent

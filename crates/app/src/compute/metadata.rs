@@ -18,11 +18,19 @@ pub struct Metadata {
 }
 
 /// The metadata of the VM at `ip`, if a VM (not deleted) holds that address.
-pub async fn for_ip(app: &App, ip: &str) -> Result<Option<Metadata>> {
+/// — on `host`, when the request comes through that host's agent.
+pub async fn for_ip(
+    app: &App,
+    ip: &str,
+    host: Option<maocloud_types::HostId>,
+) -> Result<Option<Metadata>> {
     let mut tx = app.db().read().await?;
     let Some(vm) = tx.vm_by_ip(ip).await? else {
         return Ok(None);
     };
+    if host.is_some_and(|h| h != vm.host_id) {
+        return Ok(None);
+    }
     let keys: Vec<String> = serde_json::from_str(&vm.ssh_keys).unwrap_or_default();
     Ok(Some(Metadata {
         instance_id: vm.id.to_string(),

@@ -110,7 +110,7 @@ crate::both_dbs!(
         assert_eq!(on_host.power, maocloud_hypervisor::PowerState::Running);
 
         // The metadata service answers the VM's own address with its key and user-data.
-        let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap())
+        let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap(), None)
             .await
             .unwrap()
             .expect("metadata");
@@ -778,6 +778,8 @@ fn spawn_agent(s: &TestServer, name: &str, token: &str) -> std::process::Child {
             name,
             "--listen",
             "127.0.0.1:0",
+            "--metadata-listen",
+            "127.0.0.1:0",
             "--heartbeat-secs",
             "1",
             "--join",
@@ -863,6 +865,38 @@ async fn remote_agents_join_and_run_vms() {
     // Placement spread them by free memory: one on each host.
     let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
     assert!(h.as_array().unwrap().iter().all(|h| h["vms"] == 1), "{h}");
+    // The metadata proxy route answers a host's agent about its own guests only.
+    let v = vm(&s, &alice.token, &ids[0]).await;
+    let hosts = h.as_array().unwrap();
+    let on = hosts.iter().find(|h| h["id"] == v["host_id"]).unwrap();
+    let other = hosts.iter().find(|h| h["id"] != v["host_id"]).unwrap();
+    let secret_of = |h: &Value| {
+        std::fs::read_to_string(
+            s.data
+                .path()
+                .join(format!("agent-{}", h["name"].as_str().unwrap()))
+                .join("agent.secret"),
+        )
+        .unwrap()
+    };
+    let ask = |host: &Value, secret: String| {
+        s.http
+            .get(format!(
+                "{}/agent-metadata/latest/meta-data/instance-id",
+                s.url
+            ))
+            .bearer_auth(secret)
+            .header("x-maocloud-host", host["id"].as_str().unwrap())
+            .header("x-maocloud-guest", v["ip"].as_str().unwrap())
+            .send()
+    };
+    let r = ask(on, secret_of(on)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), ids[0]);
+    let r = ask(other, secret_of(other)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "another host's guest");
+    let r = ask(on, "not-the-secret".repeat(4)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     for id in &ids {
         s.call(
             Method::DELETE,

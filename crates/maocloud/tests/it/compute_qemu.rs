@@ -400,3 +400,88 @@ async fn a_control_plane_killed_during_create_resumes_with_no_orphan() {
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+// A guest on a host that joined with `maocloud agent` reads its key from the platform's
+// metadata service through that host's proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_on_a_remote_host_reads_its_metadata_through_the_agent() {
+    let guest = guest_dir();
+    let token = "r".repeat(40);
+    let s = TestServer::start_with(Db::Sqlite, |c| {
+        c.agent_token = Some("r".repeat(40));
+        c.compute_pool = private_pool();
+    })
+    .await;
+    let _cleanup = Leftovers(s.data.path().to_path_buf());
+    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"))
+        .args([
+            "agent",
+            "--name",
+            "remote-qemu",
+            "--listen",
+            "127.0.0.1:0",
+            "--metadata-listen",
+            "0.0.0.0:0",
+            "--heartbeat-secs",
+            "1",
+            "--join",
+            &s.url,
+            "--token",
+            &token,
+        ])
+        .arg("--state-dir")
+        .arg(s.data.path().join("remote-agent"))
+        .env("MAOCLOUD_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("maocloud agent starts");
+    let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
+        if h[0]["attached"] == true {
+            assert_eq!(h[0]["name"], "remote-qemu");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent did not join: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    maocloud_app::demo::register_test_guest(&s.app, &guest)
+        .await
+        .unwrap();
+    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
+    let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
+    let alice = s.subscriber("alice@example.test").await;
+    subscribe(&s, &alice.token, &o).await;
+    let t = &alice.token;
+    s.post(
+        "/api/v1/ssh-keys",
+        Some(t),
+        json!({"name": "laptop", "public_key": KEY}),
+    )
+    .await;
+    let (st, v) = s
+        .post(
+            "/api/v1/vms",
+            Some(t),
+            json!({"name": "far-1", "image": "test-guest", "size": "xs", "ssh_keys": ["laptop"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    settle(&s, t, &id, "running", Duration::from_secs(60)).await;
+    console_until(
+        &s,
+        t,
+        &id,
+        &format!("MAOCLOUD-GUEST: ssh-key {KEY}"),
+        Duration::from_secs(120),
+    )
+    .await;
+    s.call(Method::DELETE, &format!("/api/v1/vms/{id}"), Some(t), None)
+        .await;
+    settle(&s, t, &id, "deleted", Duration::from_secs(60)).await;
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+}

@@ -737,7 +737,7 @@ async fn console_vm_launch_serial_console_and_stop_in_chromium() {
     assert_eq!(v["state"], "running");
     // What the form gave the guest: the key ticked, the script with the lines the browser sent
     // as CRLF back to LF (a shebang line ending in CR would not run).
-    let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap())
+    let md = maocloud_app::compute::metadata::for_ip(&s.app, v["ip"].as_str().unwrap(), None)
         .await
         .unwrap()
         .expect("metadata");
