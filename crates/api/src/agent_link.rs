@@ -64,27 +64,108 @@ fn from_wire(w: WireError) -> AgentError {
 struct Served {
     agent: Arc<dyn Agent>,
     secret: Arc<String>,
-    metadata_port: Option<u16>,
+    remote: Option<Arc<RemoteSide>>,
+}
+
+/// What a host that joined a platform over the network does on its own: its guests' metadata
+/// requests go to its proxy on `metadata_port` ([`metadata_proxy`]), and it copies the images
+/// its VMs boot from into `image_dir` (the control plane's paths are not on this machine).
+pub struct RemoteSide {
+    pub metadata_port: u16,
+    pub platform: ProxyTarget,
+    pub image_dir: std::path::PathBuf,
 }
 
 /// The agent's HTTP side: `POST /agent/v1/{command}` with a JSON body, `Authorization: Bearer
-/// <secret>`. With `metadata_port`, guests' metadata requests are redirected to this host's
-/// own proxy on that port ([`metadata_proxy`]) whatever the control plane's networks say.
-pub fn router(agent: Arc<dyn Agent>, secret: String, metadata_port: Option<u16>) -> Router {
+/// <secret>`.
+pub fn router(agent: Arc<dyn Agent>, secret: String, remote: Option<RemoteSide>) -> Router {
     Router::new()
         .route("/agent/v1/{command}", post(command))
         .with_state(Served {
             agent,
             secret: Arc::new(secret),
-            metadata_port,
+            remote: remote.map(Arc::new),
         })
 }
 
 /// Points a network's metadata redirect at this host's proxy.
-fn local_metadata(net: &mut NetworkSpec, port: Option<u16>) {
-    if let Some(p) = port {
-        net.metadata_to = format!("{}:{p}", net.gateway);
+fn local_metadata(net: &mut NetworkSpec, remote: &Option<Arc<RemoteSide>>) {
+    if let Some(r) = remote {
+        net.metadata_to = format!("{}:{}", net.gateway, r.metadata_port);
     }
+}
+
+/// Replaces the control plane's image paths by copies on this host, fetched once.
+async fn local_images(spec: &mut VmSpec, remote: &Option<Arc<RemoteSide>>) -> AgentResult<()> {
+    use sha2::Digest;
+    let Some(r) = remote else { return Ok(()) };
+    let host = r
+        .platform
+        .host
+        .read()
+        .expect("host lock")
+        .clone()
+        .ok_or_else(|| AgentError::Failed("this host has not joined its platform yet".into()))?;
+    let image = &mut spec.image;
+    for path in [&mut image.disk, &mut image.kernel, &mut image.initrd]
+        .into_iter()
+        .flatten()
+    {
+        let name: String = sha2::Sha256::digest(path.display().to_string().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let local = r.image_dir.join(name);
+        if !local.exists() {
+            fetch_image(r, &host, path, &local).await?;
+        }
+        *path = local;
+    }
+    Ok(())
+}
+
+async fn fetch_image(
+    r: &RemoteSide,
+    host: &str,
+    path: &std::path::Path,
+    local: &std::path::Path,
+) -> AgentResult<()> {
+    use tokio::io::AsyncWriteExt;
+    let failed = |e: String| {
+        AgentError::Failed(format!(
+            "copying image {} from the platform: {e}",
+            path.display()
+        ))
+    };
+    tokio::fs::create_dir_all(&r.image_dir)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let mut resp = reqwest::Client::new()
+        .get(format!(
+            "{}{}",
+            r.platform.control.trim_end_matches('/'),
+            crate::metadata::IMAGES_PATH
+        ))
+        .query(&[("path", path.display().to_string())])
+        .bearer_auth(&r.platform.secret)
+        .header(crate::metadata::HOST_HEADER, host)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| failed(e.to_string()))?;
+    let part = local.with_extension("part");
+    let mut out = tokio::fs::File::create(&part)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| failed(e.to_string()))? {
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    out.sync_all().await.map_err(|e| failed(e.to_string()))?;
+    tokio::fs::rename(&part, local)
+        .await
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// What the proxy needs to speak for this host: the control plane's URL, and the host id and
@@ -209,7 +290,7 @@ async fn command(
                     .network
                     .clone()
                     .ok_or_else(|| AgentError::Invalid("network is required".into()))?;
-                local_metadata(&mut net, s.metadata_port);
+                local_metadata(&mut net, &s.remote);
                 json!(a.ensure_network(&net).await?)
             }
             "remove_network" => json!(a.remove_network(need_id()?).await?),
@@ -218,7 +299,8 @@ async fn command(
                     .spec
                     .clone()
                     .ok_or_else(|| AgentError::Invalid("spec is required".into()))?;
-                local_metadata(&mut spec.network, s.metadata_port);
+                local_metadata(&mut spec.network, &s.remote);
+                local_images(&mut spec, &s.remote).await?;
                 json!(a.create(&spec).await?)
             }
             "start" => json!(a.start(need_id()?).await?),

@@ -95,6 +95,10 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(console::routes())
+        .route_service(
+            metadata::IMAGES_PATH,
+            metadata::images_router(state.app.clone()),
+        )
         .nest_service(
             metadata::PROXY_PREFIX,
             metadata::proxied_router(state.app.clone()),

@@ -190,3 +190,84 @@ async fn openstack_meta(State(st): State<Meta>, guest: Guest) -> Response {
         Err(r) => r,
     }
 }
+
+/// Where agents copy image files from: `GET /agent-images?path=…` with the host's credentials
+/// (as for the metadata proxy). Only a registered image's file is served.
+pub const IMAGES_PATH: &str = "/agent-images";
+
+pub fn images_router(app: App) -> Router {
+    Router::new()
+        .route(IMAGES_PATH, get(image_file))
+        .with_state(app)
+}
+
+#[derive(serde::Deserialize)]
+struct ImageQuery {
+    path: String,
+}
+
+async fn image_file(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ImageQuery>,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let refused = || (StatusCode::UNAUTHORIZED, "not an agent of this platform\n").into_response();
+    let Some(secret) =
+        header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+    else {
+        return refused();
+    };
+    let Some(host) = header(HOST_HEADER).and_then(|h| h.parse().ok()) else {
+        return refused();
+    };
+    let path =
+        match maocloud_app::compute::images::file_for_host(&app, host, &secret, &q.path).await {
+            Ok(p) => p,
+            Err(maocloud_app::Error::Unauthenticated(_)) => return refused(),
+            Err(maocloud_app::Error::NotFound) => {
+                return (StatusCode::NOT_FOUND, "no such image file\n").into_response()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "image file lookup failed");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+        };
+    match tokio::fs::File::open(&path).await {
+        Ok(f) => {
+            let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+            // Streamed in 1 MiB chunks: an image may be far larger than memory.
+            let chunks = futures::stream::unfold(f, |mut f| async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 1 << 20];
+                match f.read(&mut buf).await {
+                    Ok(0) => None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok::<_, std::io::Error>(buf), f))
+                    }
+                    Err(e) => Some((Err(e), f)),
+                }
+            });
+            let body = axum::body::Body::from_stream(chunks);
+            (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (header::CONTENT_LENGTH, len.to_string()),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            "the image file is missing on the control plane\n",
+        )
+            .into_response(),
+    }
+}

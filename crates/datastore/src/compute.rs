@@ -354,6 +354,18 @@ impl Tx {
         image(&row)
     }
 
+    /// The image one of whose files is at `path` (its disk, kernel or initramfs).
+    pub async fn image_by_path(&mut self, path: &str) -> Result<Image> {
+        let row = sqlx::query(&format!(
+            "SELECT {IMAGE_COLS} FROM images WHERE path = $1 OR kernel_path = $1 OR initrd_path = $1"
+        ))
+        .bind(path)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or(Error::NotFound)?;
+        image(&row)
+    }
+
     pub async fn image_set_status(&mut self, id: ImageId, status: &str) -> Result<()> {
         self.check_writable()?;
         sqlx::query("UPDATE images SET status = $2 WHERE id = $1")

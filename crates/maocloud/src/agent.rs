@@ -96,11 +96,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("metadata proxy: listening on {}", args.metadata_listen))?;
     let proxy_port = proxy_listener.local_addr()?.port();
-    let proxy = maocloud_api::agent_link::metadata_proxy(maocloud_api::agent_link::ProxyTarget {
+    let platform = maocloud_api::agent_link::ProxyTarget {
         control: args.join.clone(),
         secret: secret.clone(),
         host: host_id.clone(),
-    });
+    };
+    let proxy = maocloud_api::agent_link::metadata_proxy(platform.clone());
     tokio::spawn(async move {
         let served = axum::serve(
             proxy_listener,
@@ -111,7 +112,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             tracing::error!(error = %e, "the metadata proxy stopped");
         }
     });
-    let router = maocloud_api::agent_link::router(agent, secret.clone(), Some(proxy_port));
+    let remote = maocloud_api::agent_link::RemoteSide {
+        metadata_port: proxy_port,
+        platform,
+        image_dir: args.state_dir.join("images"),
+    };
+    let router = maocloud_api::agent_link::router(agent, secret.clone(), Some(remote));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "the agent's command API stopped");

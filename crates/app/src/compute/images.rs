@@ -373,3 +373,19 @@ mod tests {
         }
     }
 }
+
+/// The file at `path` if it is one of an image's files (disk, kernel, initramfs), for a remote
+/// host that proved who it is: hosts copy images from the control plane.
+pub async fn file_for_host(
+    app: &App,
+    host: maocloud_types::HostId,
+    secret: &str,
+    path: &str,
+) -> Result<PathBuf> {
+    if !super::hosts::verify_agent(app, host, secret).await? {
+        return Err(Error::Unauthenticated("not an agent of this platform"));
+    }
+    let mut tx = app.db().read().await?;
+    tx.image_by_path(path).await?;
+    Ok(PathBuf::from(path))
+}

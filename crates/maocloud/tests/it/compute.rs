@@ -897,6 +897,32 @@ async fn remote_agents_join_and_run_vms() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "another host's guest");
     let r = ask(on, "not-the-secret".repeat(4)).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Hosts copied the image from the control plane; only registered image files are served.
+    let cache = s
+        .data
+        .path()
+        .join(format!("agent-{}", on["name"].as_str().unwrap()))
+        .join("images");
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        2,
+        "kernel and initramfs copied to the host"
+    );
+    let file = |path: &str, secret: String| {
+        s.http
+            .get(format!("{}/agent-images", s.url))
+            .query(&[("path", path)])
+            .bearer_auth(secret)
+            .header("x-maocloud-host", on["id"].as_str().unwrap())
+            .send()
+    };
+    let kernel = dir.join("k");
+    let r = file("/etc/shadow", secret_of(on)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "not an image file");
+    let r = file(kernel.to_str().unwrap(), "wrong".repeat(10))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     for id in &ids {
         s.call(
             Method::DELETE,
