@@ -606,15 +606,8 @@ pub struct QuotaView {
     pub used_vms: i64,
 }
 
-/// Your compute quota (from your offer's inclusions, or as an operator set it) and its use.
-#[utoipa::path(get, path = "/api/v1/quota", tag = "compute", security(("bearer" = [])),
-    responses((status = 200, body = QuotaView), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn quota_get(
-    State(st): State<AppState>,
-    Auth(ctx): Auth,
-) -> ApiResult<axum::Json<QuotaView>> {
-    let (q, u) = compute::quota(&st.app, &ctx).await?;
-    Ok(axum::Json(QuotaView {
+fn quota_view(q: compute::Quota, u: compute::Load) -> QuotaView {
+    QuotaView {
         vcpus: q.vcpus,
         memory_mib: q.memory_mib,
         disk_gib: q.disk_gib,
@@ -623,7 +616,18 @@ async fn quota_get(
         used_memory_mib: u.memory_mib,
         used_disk_gib: u.disk_gib,
         used_vms: u.vms,
-    }))
+    }
+}
+
+/// Your compute quota (from your offer's inclusions, or as an operator set it) and its use.
+#[utoipa::path(get, path = "/api/v1/quota", tag = "compute", security(("bearer" = [])),
+    responses((status = 200, body = QuotaView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn quota_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<QuotaView>> {
+    let (q, u) = compute::quota(&st.app, &ctx).await?;
+    Ok(axum::Json(quota_view(q, u)))
 }
 
 // ---- hosts (operators) ----
@@ -759,16 +763,7 @@ async fn subscriber_quota_get(
 ) -> ApiResult<axum::Json<SubscriberQuotaView>> {
     let (q, u, manual) = compute::quota_of_subscriber(&st.app, &ctx, path_id(&id)?).await?;
     Ok(axum::Json(SubscriberQuotaView {
-        quota: QuotaView {
-            vcpus: q.vcpus,
-            memory_mib: q.memory_mib,
-            disk_gib: q.disk_gib,
-            vms: q.vms,
-            used_vcpus: u.vcpus,
-            used_memory_mib: u.memory_mib,
-            used_disk_gib: u.disk_gib,
-            used_vms: u.vms,
-        },
+        quota: quota_view(q, u),
         set_by_operator: manual,
     }))
 }

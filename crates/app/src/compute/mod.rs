@@ -9,14 +9,14 @@ pub mod metadata;
 pub mod vms;
 
 use crate::{Error, Result};
-use maocloud_datastore::compute::Load;
+
 use maocloud_datastore::Tx;
 use maocloud_hypervisor::{Agent, Resources};
 use maocloud_types::{HostId, SubscriberId};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-pub use maocloud_datastore::compute::{Host, Image, Quota, SshKey, Vm};
+pub use maocloud_datastore::compute::{Host, Image, Load, Quota, SshKey, Vm};
 
 /// A VM size of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

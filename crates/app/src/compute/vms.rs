@@ -286,13 +286,7 @@ pub enum Action {
 
 /// Starts, stops or reboots a VM. Asking for the state it is in already changes nothing.
 pub async fn act(app: &App, ctx: &Ctx, id: &str, action: Action) -> Result<Vm> {
-    may_change(ctx)?;
-    let now = app.now();
-    let mut tx = app.db().write().await?;
-    let mut vm = tx.vm_fetch(&ctx.scope(), id).await?;
-    if vm.deleted_at.is_some() {
-        return Err(Error::NotFound);
-    }
+    let (mut tx, mut vm, now) = open_for_change(app, ctx, id).await?;
     if action != Action::Stop {
         suspension::ensure_active(&mut tx, vm.subscriber_id).await?;
     }
@@ -313,35 +307,14 @@ pub async fn act(app: &App, ctx: &Ctx, id: &str, action: Action) -> Result<Vm> {
     vm.desired = desired.into();
     vm.held = false;
     vm.error = None;
-    vm.updated_at = now;
-    tx.vm_update(&vm).await?;
-    converge_later(&mut tx, vm.id, now).await?;
-    audit::record(
-        &mut tx,
-        ctx,
-        now,
-        &format!("vm.{state}"),
-        Some(&vm.id.to_string()),
-        Some(vm.subscriber_id),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    app.wake_jobs();
-    Ok(vm)
+    record_change(app, ctx, tx, vm, now, &format!("vm.{state}"), json!({})).await
 }
 
 /// Moves a VM to another size: vCPUs and memory may change, the disk only grows. Refused over
 /// quota, and when its host lacks the capacity; the VM restarts if it was running.
 pub async fn resize(app: &App, ctx: &Ctx, id: &str, to: &str) -> Result<Vm> {
-    may_change(ctx)?;
     let to: Size = size(to)?;
-    let now = app.now();
-    let mut tx = app.db().write().await?;
-    let mut vm = tx.vm_fetch(&ctx.scope(), id).await?;
-    if vm.deleted_at.is_some() {
-        return Err(Error::NotFound);
-    }
+    let (mut tx, mut vm, now) = open_for_change(app, ctx, id).await?;
     suspension::ensure_active(&mut tx, vm.subscriber_id).await?;
     busy(&vm)?;
     if to.name == vm.size {
@@ -388,38 +361,45 @@ pub async fn resize(app: &App, ctx: &Ctx, id: &str, to: &str) -> Result<Vm> {
     vm.pending_size = Some(to.name.into());
     vm.state = "resizing".into();
     vm.error = None;
-    vm.updated_at = now;
-    tx.vm_update(&vm).await?;
-    converge_later(&mut tx, vm.id, now).await?;
-    audit::record(
-        &mut tx,
-        ctx,
-        now,
-        "vm.resize",
-        Some(&vm.id.to_string()),
-        Some(vm.subscriber_id),
-        json!({"from": vm.size, "to": to.name}),
-    )
-    .await?;
-    tx.commit().await?;
-    app.wake_jobs();
-    Ok(vm)
+    let detail = json!({"from": vm.size, "to": to.name});
+    record_change(app, ctx, tx, vm, now, "vm.resize", detail).await
 }
 
 /// Deletes a VM and everything it has on its host (disk, address, seed).
 pub async fn delete(app: &App, ctx: &Ctx, id: &str) -> Result<Vm> {
-    may_change(ctx)?;
-    let now = app.now();
-    let mut tx = app.db().write().await?;
-    let mut vm = tx.vm_fetch(&ctx.scope(), id).await?;
-    if vm.deleted_at.is_some() {
-        return Err(Error::NotFound);
-    }
+    let (tx, mut vm, now) = open_for_change(app, ctx, id).await?;
     if vm.state == "deleting" {
         return Ok(vm);
     }
     vm.state = "deleting".into();
     vm.desired = "deleted".into();
+    record_change(app, ctx, tx, vm, now, "vm.delete", json!({})).await
+}
+
+/// A VM the caller may change, in a write transaction: not deleted, theirs (or any, for the
+/// abuse desk).
+async fn open_for_change(app: &App, ctx: &Ctx, id: &str) -> Result<(Tx, Vm, Timestamp)> {
+    may_change(ctx)?;
+    let now = app.now();
+    let mut tx = app.db().write().await?;
+    let vm = tx.vm_fetch(&ctx.scope(), id).await?;
+    if vm.deleted_at.is_some() {
+        return Err(Error::NotFound);
+    }
+    Ok((tx, vm, now))
+}
+
+/// Records a change asked of a VM, enqueues the job that carries it out, audits it, and wakes
+/// the job runner.
+async fn record_change(
+    app: &App,
+    ctx: &Ctx,
+    mut tx: Tx,
+    mut vm: Vm,
+    now: Timestamp,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<Vm> {
     vm.updated_at = now;
     tx.vm_update(&vm).await?;
     converge_later(&mut tx, vm.id, now).await?;
@@ -427,10 +407,10 @@ pub async fn delete(app: &App, ctx: &Ctx, id: &str) -> Result<Vm> {
         &mut tx,
         ctx,
         now,
-        "vm.delete",
+        action,
         Some(&vm.id.to_string()),
         Some(vm.subscriber_id),
-        json!({}),
+        detail,
     )
     .await?;
     tx.commit().await?;

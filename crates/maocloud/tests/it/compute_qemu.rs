@@ -39,6 +39,24 @@ pub fn private_pool() -> String {
     format!("10.{}", 150 + n)
 }
 
+/// The test guest as image `test-guest`, and a subscriber on an offer with the key `laptop`.
+async fn guest_and_subscriber(s: &TestServer, guest: &std::path::Path) -> Subscriber {
+    maocloud_app::demo::register_test_guest(&s.app, guest)
+        .await
+        .unwrap();
+    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
+    let o = offer(s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
+    let alice = s.subscriber("alice@example.test").await;
+    subscribe(s, &alice.token, &o).await;
+    s.post(
+        "/api/v1/ssh-keys",
+        Some(&alice.token),
+        json!({"name": "laptop", "public_key": KEY}),
+    )
+    .await;
+    alice
+}
+
 async fn settle(s: &TestServer, token: &str, id: &str, want: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
@@ -108,20 +126,8 @@ async fn a_vm_launched_through_the_api_boots_reads_its_key_and_is_reachable() {
         s.get("/api/v1/hosts", Some(&admin.token)).await
     };
     assert_eq!(hosts[0]["accel"], "tcg", "{hosts}");
-    maocloud_app::demo::register_test_guest(&s.app, &guest)
-        .await
-        .unwrap();
-    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
-    let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
-    let alice = s.subscriber("alice@example.test").await;
-    subscribe(&s, &alice.token, &o).await;
+    let alice = guest_and_subscriber(&s, &guest).await;
     let t = &alice.token;
-    s.post(
-        "/api/v1/ssh-keys",
-        Some(t),
-        json!({"name": "laptop", "public_key": KEY}),
-    )
-    .await;
 
     let launched = Instant::now();
     let (st, v) = s
@@ -333,6 +339,12 @@ async fn a_control_plane_killed_during_create_resumes_with_no_orphan() {
     }
     first.kill().unwrap();
     first.wait().unwrap();
+    // QEMU daemonises: for a moment the parent that waits for the guest to start shares its
+    // command line. Then one remains.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while qemu_count_for(&id) != 1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         qemu_count_for(&id),
         1,
@@ -447,20 +459,8 @@ async fn a_guest_on_a_remote_host_reads_its_metadata_through_the_agent() {
         assert!(Instant::now() < deadline, "the agent did not join: {h}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    maocloud_app::demo::register_test_guest(&s.app, &guest)
-        .await
-        .unwrap();
-    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
-    let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
-    let alice = s.subscriber("alice@example.test").await;
-    subscribe(&s, &alice.token, &o).await;
+    let alice = guest_and_subscriber(&s, &guest).await;
     let t = &alice.token;
-    s.post(
-        "/api/v1/ssh-keys",
-        Some(t),
-        json!({"name": "laptop", "public_key": KEY}),
-    )
-    .await;
     let (st, v) = s
         .post(
             "/api/v1/vms",

@@ -17,3 +17,4 @@ mod email;
 mod jobs;
 mod openapi;
 mod tokens;
+mod webdriver;
