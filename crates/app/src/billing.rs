@@ -129,10 +129,18 @@ pub async fn offer_list(app: &App, include_retired: bool) -> Result<Vec<(Offer, 
         .collect()
 }
 
-/// What the subscriber's current resources use, for the fit check. Nothing is
-/// provisioned by this version of the platform yet (compute and storage plug in here).
-pub async fn resources_in_use(_app: &App, _subscriber: SubscriberId) -> Result<Inclusions> {
-    Ok(Inclusions::default())
+/// What the subscriber's current resources use, for the fit check: their VMs (not
+/// deleted) today; object storage and public IPs plug in here when they exist.
+pub async fn resources_in_use(app: &App, subscriber: SubscriberId) -> Result<Inclusions> {
+    let mut tx = app.db().read().await?;
+    let l = crate::compute::used(&tx.vms_of(subscriber).await?);
+    Ok(Inclusions {
+        vcpus: l.vcpus,
+        ram_mib: l.memory_mib,
+        disk_gib: l.disk_gib,
+        vms: l.vms,
+        ..Inclusions::default()
+    })
 }
 
 /// The subscriber's quotas: the sum of the inclusions of their active subscriptions.
@@ -307,6 +315,19 @@ pub async fn change_offer(
         return Err(Error::Conflict {
             field: Some("offer_id".into()),
             reason: format!("your current resources do not fit this offer ({what})"),
+        });
+    }
+    // only if the infrastructure has the capacity for what the new offer adds.
+    let (old, new) = (terms_of(&sub.terms)?.includes, new_terms.includes);
+    let more = (
+        (new.vcpus - old.vcpus).max(0),
+        (new.ram_mib - old.ram_mib).max(0),
+        (new.disk_gib - old.disk_gib).max(0),
+    );
+    if more != (0, 0, 0) && !crate::compute::platform_has_room(app, &mut tx, more).await? {
+        return Err(Error::Conflict {
+            field: Some("offer_id".into()),
+            reason: "the platform does not have the capacity for this offer right now; nothing was changed, try again later or contact support".into(),
         });
     }
     let change = OfferChange {

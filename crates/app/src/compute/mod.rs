@@ -169,6 +169,37 @@ pub(crate) fn reserved(v: &Vm) -> (i64, i64, i64) {
     }
 }
 
+/// Whether the hosts that take new VMs have, together, `more` (vCPUs, MiB, GiB) free: the
+/// capacity an offer change needs before it happens.
+pub(crate) async fn platform_has_room(
+    app: &crate::App,
+    tx: &mut Tx,
+    more: (i64, i64, i64),
+) -> Result<bool> {
+    let hosts = tx.host_list().await?;
+    if hosts.is_empty() {
+        // This platform runs no compute (`--compute off` and no agent ever joined): there is
+        // nothing to place, so nothing to refuse.
+        return Ok(true);
+    }
+    let loads = tx.host_loads().await?;
+    let mut free = (0i64, 0i64, 0i64);
+    for h in hosts
+        .into_iter()
+        .filter(|h| h.status == "up" && app.agents().get(h.id).is_some())
+    {
+        let l = loads
+            .iter()
+            .find(|(id, _)| *id == h.id)
+            .map(|(_, l)| *l)
+            .unwrap_or_default();
+        free.0 += (h.vcpus - l.vcpus).max(0);
+        free.1 += (h.memory_mib - l.memory_mib).max(0);
+        free.2 += (h.disk_gib - l.disk_gib).max(0);
+    }
+    Ok(free.0 >= more.0 && free.1 >= more.1 && free.2 >= more.2)
+}
+
 /// Refuses what would take a subscriber past their quota, naming the first resource short.
 pub(crate) fn check_quota(q: &Quota, used: &Load, add: (i64, i64, i64, i64)) -> Result<()> {
     let checks = [

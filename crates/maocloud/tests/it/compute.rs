@@ -1035,3 +1035,84 @@ crate::both_dbs!(operators_set_a_quota_by_hand, |_s: TestServer| async move {
     .await;
     assert_eq!(st, StatusCode::CONFLICT);
 });
+
+// moving to another offer happens only if the current VMs fit it and the
+// infrastructure has the capacity for what it adds; otherwise nothing changes.
+crate::both_dbs!(
+    offer_change_checks_vms_and_capacity_r_3_2,
+    |_s: TestServer| async move {
+        // A host with 4 vCPUs: Alice's offer includes 2, the bigger one 8.
+        let (s, alice, _sim) = setup(
+            _s.db,
+            Resources {
+                vcpus: 4,
+                memory_mib: 8192,
+                disk_gib: 200,
+            },
+        )
+        .await;
+        let billing = s.operator("billing2@op.test", OperatorRole::Billing).await;
+        let offer_with = |code: &str, vcpus: i64, vms: i64| {
+            json!({
+                "code": code, "name": code, "description": code, "monthly_price_cents": 4000, "vat_rate_bp": 2000,
+                "includes": {"vcpus": vcpus, "ram_mib": 4096, "disk_gib": 50, "vms": vms, "storage_gb": 100, "egress_gb": 1000, "public_ips": 1},
+                "usage_prices": {"storage_gb_month_cents": 2, "egress_gb_cents": 1, "public_ip_month_cents": 300},
+                "commitment_months": 0,
+            })
+        };
+        let (_, big) = s
+            .post(
+                "/api/v1/offers",
+                Some(&billing.token),
+                offer_with("big", 8, 4),
+            )
+            .await;
+        let (_, none) = s
+            .post(
+                "/api/v1/offers",
+                Some(&billing.token),
+                offer_with("no-vm", 2, 0),
+            )
+            .await;
+        let (_, subs) = s.get("/api/v1/subscriptions", Some(&alice.token)).await;
+        let sub = subs
+            .as_array()
+            .map(|a| a[0].clone())
+            .unwrap_or_else(|| subs["items"][0].clone());
+        let sub_id = sub["id"]
+            .as_str()
+            .or(sub["subscription"]["id"].as_str())
+            .unwrap()
+            .to_string();
+        let path = format!("/api/v1/subscriptions/{sub_id}/change-offer");
+        let change =
+            |offer: &Value| s.post(&path, Some(&alice.token), json!({"offer_id": offer["id"]}));
+        let (st, v) = change(&big).await;
+        assert_eq!(
+            (st, field(&v)),
+            (StatusCode::CONFLICT, Some("offer_id")),
+            "{v}"
+        );
+        assert!(v["detail"].as_str().unwrap().contains("capacity"), "{v}");
+        // A VM running: an offer including no VM does not fit it.
+        create(
+            &s,
+            &alice.token,
+            json!({"name": "keep", "image": "tiny", "size": "xs"}),
+        )
+        .await;
+        let (st, v) = change(&none).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("do not fit"), "{v}");
+        // Capacity grows: the bigger offer now goes through.
+        let more = Arc::new(SimAgent::new(SimConfig {
+            hostname: "sim-2".into(),
+            capacity: BIG,
+        }));
+        hosts::attach(&s.app, more, None).await.unwrap();
+        let (st, v) = change(&big).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let (_, q) = s.get("/api/v1/quota", Some(&alice.token)).await;
+        assert_eq!(q["vcpus"].as_i64(), Some(8), "{q}");
+    }
+);
