@@ -440,6 +440,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = read_password(password_stdin, "Password: ")?;
             let mut config = db.resolve()?;
             config.demo = false;
+            // Only the database is needed: no hypervisor, no metadata listener.
+            config.compute = crate::config::ComputeMode::Off;
             let platform = crate::serve::Platform::build(
                 config,
                 std::sync::Arc::new(maocloud_types::SystemClock),
