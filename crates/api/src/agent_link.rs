@@ -99,13 +99,19 @@ fn local_metadata(net: &mut NetworkSpec, remote: &Option<Arc<RemoteSide>>) {
 async fn local_images(spec: &mut VmSpec, remote: &Option<Arc<RemoteSide>>) -> AgentResult<()> {
     use sha2::Digest;
     let Some(r) = remote else { return Ok(()) };
-    let host = r
-        .platform
-        .host
-        .read()
-        .expect("host lock")
-        .clone()
-        .ok_or_else(|| AgentError::Failed("this host has not joined its platform yet".into()))?;
+    // The first commands can come while this agent's first join is still being answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let host = loop {
+        if let Some(h) = r.platform.host.read().expect("host lock").clone() {
+            break h;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(AgentError::Failed(
+                "this host has not joined its platform yet".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let image = &mut spec.image;
     for path in [&mut image.disk, &mut image.kernel, &mut image.initrd]
         .into_iter()

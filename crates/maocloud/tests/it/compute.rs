@@ -767,33 +767,46 @@ crate::both_dbs!(
     }
 );
 
+/// A child process killed when the test ends, however it ends (an agent retries its platform
+/// forever: left behind, it would outlive the test).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `maocloud agent --sim` joining the server under test.
-fn spawn_agent(s: &TestServer, name: &str, token: &str) -> std::process::Child {
+fn spawn_agent(s: &TestServer, name: &str, token: &str) -> Reaped {
     let state = s.data.path().join(format!("agent-{name}"));
-    std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"))
-        .args([
-            "agent",
-            "--sim",
-            "--name",
-            name,
-            "--listen",
-            "127.0.0.1:0",
-            "--metadata-listen",
-            "127.0.0.1:0",
-            "--heartbeat-secs",
-            "1",
-            "--join",
-            &s.url,
-            "--token",
-            token,
-        ])
-        .arg("--state-dir")
-        .arg(&state)
-        .env("MAOCLOUD_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("maocloud agent starts")
+    Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"))
+            .args([
+                "agent",
+                "--sim",
+                "--name",
+                name,
+                "--listen",
+                "127.0.0.1:0",
+                "--metadata-listen",
+                "127.0.0.1:0",
+                "--heartbeat-secs",
+                "1",
+                "--join",
+                &s.url,
+                "--token",
+                token,
+            ])
+            .arg("--state-dir")
+            .arg(&state)
+            .env("MAOCLOUD_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("maocloud agent starts"),
+    )
 }
 
 // Hosts join with `maocloud agent --join URL --token T`; VMs are placed on them and driven
@@ -802,8 +815,8 @@ fn spawn_agent(s: &TestServer, name: &str, token: &str) -> std::process::Child {
 async fn remote_agents_join_and_run_vms() {
     let token = "t".repeat(40);
     let s = TestServer::start_with(Db::Sqlite, |c| c.agent_token = Some("t".repeat(40))).await;
-    let mut a = spawn_agent(&s, "remote-a", &token);
-    let mut b = spawn_agent(&s, "remote-b", &token);
+    let a = spawn_agent(&s, "remote-a", &token);
+    let b = spawn_agent(&s, "remote-b", &token);
     let admin = s.operator("admin@op.test", OperatorRole::Admin).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -934,16 +947,21 @@ async fn remote_agents_join_and_run_vms() {
     }
     s.run_jobs().await;
     assert_eq!(vm(&s, &alice.token, &ids[0]).await["state"], "deleted");
-    a.kill().unwrap();
-    b.kill().unwrap();
-    let _ = (a.wait(), b.wait());
+    drop((a, b));
 
     // A wrong token: the agent says so and stops.
     let mut bad = spawn_agent(&s, "intruder", &"x".repeat(40));
-    let status = tokio::task::spawn_blocking(move || bad.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = bad.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent kept going with a wrong token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(!status.success());
     let (_, h) = s.get("/api/v1/hosts", Some(&admin.token)).await;
     assert!(
