@@ -28,14 +28,11 @@ pub fn guest_dir() -> std::path::PathBuf {
     dir
 }
 
-/// A /16 of its own for each server, so parallel tests never share a subnet.
+/// A /16 of its own for each server, so parallel tests never share a subnet: one per call in
+/// this process (10.150 to 10.189).
 pub fn private_pool() -> String {
-    let n = (std::process::id() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64)
-        % 40;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 40;
     format!("10.{}", 150 + n)
 }
 
