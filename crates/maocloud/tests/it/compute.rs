@@ -1134,3 +1134,106 @@ crate::both_dbs!(
         assert_eq!(q["vcpus"].as_i64(), Some(8), "{q}");
     }
 );
+
+/// The `maocloud` CLI as a subscriber runs it against the server under test.
+async fn cli(s: &TestServer, token: &str, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_maocloud"));
+    cmd.args(["--url", &s.url, "--token", token])
+        .args(args)
+        .env("MAOCLOUD_CONFIG_DIR", s.data.path().join("cli"))
+        .env("MAOCLOUD_LOG", "error");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("the CLI runs"))
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// What the console does with VMs, the CLI does too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_launches_controls_and_reads_vms() {
+    let (s, alice, _sim) = setup(Db::Sqlite, BIG).await;
+    let t = &alice.token;
+    let keyfile = s.data.path().join("id_ed25519.pub");
+    std::fs::write(&keyfile, format!("{KEY}\n")).unwrap();
+    let (ok, out, err) = cli(
+        &s,
+        t,
+        &[
+            "ssh-key",
+            "add",
+            "laptop",
+            "--file",
+            keyfile.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok && out.contains("SHA256:"), "{out}{err}");
+    let (ok, out, err) = cli(
+        &s,
+        t,
+        &[
+            "vm",
+            "create",
+            "web-1",
+            "--image",
+            "tiny",
+            "--size",
+            "xs",
+            "--ssh-key",
+            "laptop",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let id = serde_json::from_str::<Value>(&out).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.run_jobs().await;
+    let (ok, out, _) = cli(&s, t, &["vm", "list"]).await;
+    assert!(
+        ok && out.contains("web-1") && out.contains("running"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&s, t, &["vm", "console", &id, "--log"]).await;
+    assert!(ok && out.contains("sim: booted"), "{out}");
+    let (ok, _, _) = cli(&s, t, &["vm", "stop", &id]).await;
+    assert!(ok);
+    s.run_jobs().await;
+    let (_, out, _) = cli(&s, t, &["vm", "show", &id, "-o", "json"]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["state"],
+        "stopped",
+        "{out}"
+    );
+    // Bad input: a clear message, a non-zero exit, nothing made.
+    let (ok, out, err) = cli(
+        &s,
+        t,
+        &[
+            "vm", "create", "Bad_Name", "--image", "tiny", "--size", "xs",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("name"), "{out}{err}");
+    let (ok, _, err) = cli(
+        &s,
+        t,
+        &["vm", "create", "two", "--image", "tiny", "--size", "huge"],
+    )
+    .await;
+    assert!(!ok && err.contains("size"), "{err}");
+    assert_eq!(vm_count(&s, t).await, 1);
+    let (ok, out, _) = cli(&s, t, &["vm", "sizes"]).await;
+    assert!(ok && out.contains("xl"), "{out}");
+    let (ok, _, _) = cli(&s, t, &["vm", "delete", &id]).await;
+    assert!(ok);
+    s.run_jobs().await;
+    assert_eq!(vm_count(&s, t).await, 0);
+}
