@@ -77,8 +77,22 @@ pub enum VmCommand {
     },
     /// The size catalogue.
     Sizes,
-    /// Your compute quota and its use.
-    Quota,
+    /// Your compute quota and its use; operators: a subscriber's (`--subscriber`), which
+    /// billing operators set by hand (`--set VCPUS,MEMORY_MIB,DISK_GIB,VMS`) or give back to
+    /// the offer's inclusions (`--clear`).
+    Quota {
+        #[arg(long)]
+        subscriber: Option<String>,
+        #[arg(
+            long,
+            value_name = "VCPUS,MEMORY_MIB,DISK_GIB,VMS",
+            conflicts_with = "clear",
+            requires = "subscriber"
+        )]
+        set: Option<String>,
+        #[arg(long, requires = "subscriber")]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,8 +240,30 @@ pub async fn vm(c: &Client, out: Format, cmd: VmCommand) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        VmCommand::Quota => {
-            let v = c.get("/api/v1/quota").await?;
+        VmCommand::Quota {
+            subscriber,
+            set,
+            clear,
+        } => {
+            let path = match &subscriber {
+                Some(s) => format!("/api/v1/subscribers/{s}/compute-quota"),
+                None => "/api/v1/quota".into(),
+            };
+            if let Some(set) = set {
+                let n: Vec<i64> = set
+                    .split(',')
+                    .map(|x| x.trim().parse::<i64>())
+                    .collect::<Result<_, _>>()
+                    .ok()
+                    .filter(|n: &Vec<i64>| n.len() == 4)
+                    .context("--set takes four numbers: VCPUS,MEMORY_MIB,DISK_GIB,VMS")?;
+                let body =
+                    json!({"vcpus": n[0], "memory_mib": n[1], "disk_gib": n[2], "vms": n[3]});
+                c.request(reqwest::Method::PUT, &path, Some(&body)).await?;
+            } else if clear {
+                c.delete(&path).await?;
+            }
+            let v = c.get(&path).await?;
             output::print(
                 out,
                 &v,
@@ -240,6 +276,7 @@ pub async fn vm(c: &Client, out: Format, cmd: VmCommand) -> anyhow::Result<()> {
                     col("USED_MEMORY_MIB", "used_memory_mib"),
                     col("DISK_GIB", "disk_gib"),
                     col("USED_DISK_GIB", "used_disk_gib"),
+                    col("SET_BY_OPERATOR", "set_by_operator"),
                 ],
             );
             return Ok(());

@@ -746,6 +746,46 @@ crate::both_dbs!(
             )
             .await;
         assert_eq!(st, StatusCode::CONFLICT, "names are unique");
+        // From a URL: downloaded, checked the same way.
+        let bytes = std::fs::read(&good).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let web = format!("http://{}", listener.local_addr().unwrap());
+        let served = bytes.clone();
+        tokio::spawn(async move {
+            let app = axum::Router::new().route(
+                "/good.qcow2",
+                axum::routing::get(move || {
+                    let b = served.clone();
+                    async move { b }
+                }),
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
+        let by_url = |name: &str, url: String, sha: String| json!({"name": name, "source": url, "sha256": sha});
+        let (st, v) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                by_url("from-web", format!("{web}/good.qcow2"), sha256_of(&good)),
+            )
+            .await;
+        assert_eq!(
+            (st, v["format"].as_str()),
+            (StatusCode::CREATED, Some("qcow2")),
+            "{v}"
+        );
+        let (st, v) = s
+            .post(
+                "/api/v1/images",
+                Some(&admin.token),
+                by_url("missing", format!("{web}/nope.qcow2"), sha256_of(&good)),
+            )
+            .await;
+        assert_eq!(
+            (st, field(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("source")),
+            "{v}"
+        );
         let (st, v) = s
             .call(
                 Method::DELETE,
@@ -1232,6 +1272,35 @@ async fn the_cli_launches_controls_and_reads_vms() {
     assert_eq!(vm_count(&s, t).await, 1);
     let (ok, out, _) = cli(&s, t, &["vm", "sizes"]).await;
     assert!(ok && out.contains("xl"), "{out}");
+    // A billing operator sets Alice's quota by hand; she sees it.
+    let billing = s.operator("billing3@op.test", OperatorRole::Billing).await;
+    let (ok, out, err) = cli(
+        &s,
+        &billing.token,
+        &[
+            "vm",
+            "quota",
+            "--subscriber",
+            &alice.id,
+            "--set",
+            "4,4096,50,5",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = cli(
+        &s,
+        &billing.token,
+        &["vm", "quota", "--subscriber", &alice.id, "--set", "4,4096"],
+    )
+    .await;
+    assert!(!ok && err.contains("four numbers"), "{err}");
+    let (_, out, _) = cli(&s, t, &["vm", "quota", "-o", "json"]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["vms"],
+        5,
+        "{out}"
+    );
     let (ok, _, _) = cli(&s, t, &["vm", "delete", &id]).await;
     assert!(ok);
     s.run_jobs().await;
