@@ -316,6 +316,8 @@ pub async fn vm_boot(rounds: u32, guest: PathBuf) -> anyhow::Result<()> {
     for id in running.clone() {
         delete(id).await?;
     }
+    // The last VM's network goes just after it is recorded deleted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = stop.send(true);
     let (p, b) = (median(&mut platform_s), median(&mut bare_s));
     println!("vm-boot ({rounds} rounds, TCG, q35, 1 vCPU, 256 MiB, test guest):");

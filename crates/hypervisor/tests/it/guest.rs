@@ -75,7 +75,7 @@ async fn lifecycle() {
     // unless this host has none, which the report then says.
     let report = agent.report().await.unwrap();
     match support::cgroup_limits(pid) {
-        Some(limits) => assert_eq!(limits, (100_000, 512 << 20)),
+        Some(limits) => assert_eq!(limits, (150_000, 512 << 20)),
         None => assert!(
             report.warnings.iter().any(|w| w.contains("not bounded")),
             "{report:?}"
