@@ -404,6 +404,8 @@ pub(crate) async fn carry_out(app: &App, on: Date, clock: Option<&str>) -> Resul
             tx.termination_ended(&t.id, app.now(), &erase_on.to_string())
                 .await?;
             tx.subscription_terminate(sub.id, app.now()).await?;
+            // R-7.3c: services stop at the end date; data is kept, read-only.
+            crate::compute::vms::end_of_contract(&mut tx, sub.subscriber_id, app.now()).await?;
             let account = tx.account_fetch(sub.subscriber_id.0).await?;
             let lang = Lang::parse(&account.locale);
             let body = tf(
@@ -446,8 +448,8 @@ pub(crate) async fn carry_out(app: &App, on: Date, clock: Option<&str>) -> Resul
 }
 
 /// The daily sweep's part: erases what ended contracts kept beyond their grace period. The
-/// subscriber keeps read-only sign-in for their invoices (R-6.1d). Compute and storage erase
-/// their resources here as they arrive; today a subscription holds no data of its own.
+/// subscriber keeps read-only sign-in for their invoices (R-6.1d). Their VMs and disks are
+/// deleted (storage erases its data here when it arrives).
 pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> Result<u64> {
     let due = {
         let mut tx = app.db().read().await?;
@@ -456,6 +458,7 @@ pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> R
     for t in &due {
         let mut tx = app.db().write().await?;
         tx.termination_erased(&t.id, app.now()).await?;
+        let vms = crate::compute::vms::erase_all(&mut tx, t.subscriber_id, app.now()).await?;
         audit::record(
             &mut tx,
             &Ctx::system(),
@@ -463,7 +466,7 @@ pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> R
             "termination.erase",
             Some(&t.id),
             Some(t.subscriber_id),
-            json!({}),
+            json!({ "vms": vms }),
         )
         .await?;
         tx.commit().await?;

@@ -55,7 +55,8 @@ pub struct VmView {
     pub state: String,
     /// What the VM is being driven to: `running`, `stopped` or `deleted`.
     pub desired: String,
-    /// Stopped by a suspension of the account (R-7.1c); starts again when it is lifted.
+    /// Stopped by the platform: a suspension of the account (R-7.1c; starts again when it is
+    /// lifted) or a contract that ended (R-7.3c; kept until erased).
     pub held_by_suspension: bool,
     pub error: Option<String>,
     pub image_id: String,

@@ -289,6 +289,7 @@ pub async fn act(app: &App, ctx: &Ctx, id: &str, action: Action) -> Result<Vm> {
     let (mut tx, mut vm, now) = open_for_change(app, ctx, id).await?;
     if action != Action::Stop {
         suspension::ensure_active(&mut tx, vm.subscriber_id).await?;
+        ensure_contract(&mut tx, vm.subscriber_id).await?;
     }
     busy(&vm)?;
     let (state, desired) = match (action, vm.state.as_str()) {
@@ -795,6 +796,74 @@ async fn power_of(agent: &dyn maocloud_hypervisor::Agent, id: uuid::Uuid) -> Str
     .into()
 }
 
+/// R-7.3c, at a contract's end date: when the subscriber has no active subscription left,
+/// their VMs stop (held: kept, read-only, for the grace period). In the caller's transaction.
+pub(crate) async fn end_of_contract(
+    tx: &mut Tx,
+    subscriber: SubscriberId,
+    now: Timestamp,
+) -> Result<()> {
+    if has_active_contract(tx, subscriber).await? {
+        return Ok(());
+    }
+    for mut vm in tx.vms_of(subscriber).await? {
+        if matches!(
+            vm.state.as_str(),
+            "running" | "starting" | "rebooting" | "creating"
+        ) {
+            vm.held = true;
+            vm.desired = "stopped".into();
+            vm.state = "stopping".into();
+            vm.updated_at = now;
+            tx.vm_update(&vm).await?;
+            converge_later(tx, vm.id, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// R-7.3c, after the grace period: the subscriber's VMs and their disks are deleted, unless a
+/// contract is active again. In the caller's transaction.
+pub(crate) async fn erase_all(
+    tx: &mut Tx,
+    subscriber: SubscriberId,
+    now: Timestamp,
+) -> Result<u64> {
+    if has_active_contract(tx, subscriber).await? {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for mut vm in tx.vms_of(subscriber).await? {
+        vm.state = "deleting".into();
+        vm.desired = "deleted".into();
+        vm.updated_at = now;
+        tx.vm_update(&vm).await?;
+        converge_later(tx, vm.id, now).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+async fn has_active_contract(tx: &mut Tx, subscriber: SubscriberId) -> Result<bool> {
+    Ok(tx
+        .subscription_list(&Scope::All, subscriber)
+        .await?
+        .iter()
+        .any(|s| s.status == "active"))
+}
+
+/// Refuses to start a VM whose subscriber's contracts have all ended (R-7.3c: kept read-only).
+async fn ensure_contract(tx: &mut Tx, subscriber: SubscriberId) -> Result<()> {
+    let subs = tx.subscription_list(&Scope::All, subscriber).await?;
+    if !subs.is_empty() && !subs.iter().any(|s| s.status == "active") {
+        return Err(Error::Conflict {
+            field: None,
+            reason: "your contract has ended: your VMs are kept, stopped, until their erasure date; export what you need".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Asks the platform to apply a subscriber's suspension state to their VMs (R-7.1c).
 pub(crate) async fn enforce_later(
     tx: &mut Tx,
@@ -827,7 +896,11 @@ pub async fn enforce(app: &App, subscriber: SubscriberId) -> Result<()> {
                 vm.held = true;
                 vm.desired = "stopped".into();
                 Some("stopping")
-            } else if !suspended && vm.held && vm.state == "stopped" {
+            } else if !suspended
+                && vm.held
+                && vm.state == "stopped"
+                && has_active_contract(&mut tx, subscriber).await?
+            {
                 vm.held = false;
                 vm.desired = "running".into();
                 Some("starting")

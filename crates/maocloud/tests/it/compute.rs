@@ -1306,3 +1306,73 @@ async fn the_cli_launches_controls_and_reads_vms() {
     s.run_jobs().await;
     assert_eq!(vm_count(&s, t).await, 0);
 }
+
+// R-7.3c: at the contract's end date the VMs stop and are kept, read-only; after the grace
+// period they are deleted with their disks.
+crate::both_dbs!(
+    an_ended_contract_stops_then_erases_vms_r_7_3c,
+    |_s: TestServer| async move {
+        let (s, alice, sim) = setup(_s.db, BIG).await;
+        let t = &alice.token;
+        let (_, v) = create(
+            &s,
+            t,
+            json!({"name": "last", "image": "tiny", "size": "xs"}),
+        )
+        .await;
+        let id = v["id"].as_str().unwrap().to_string();
+        s.run_jobs().await;
+        let (_, subs) = s.get("/api/v1/subscriptions", Some(t)).await;
+        let sub = subs
+            .as_array()
+            .map(|a| a[0].clone())
+            .unwrap_or_else(|| subs["items"][0].clone());
+        let sub_id = sub["id"]
+            .as_str()
+            .or(sub["subscription"]["id"].as_str())
+            .unwrap()
+            .to_string();
+        let (st, v) = s
+            .post(
+                &format!("/api/v1/subscriptions/{sub_id}/termination"),
+                Some(t),
+                json!({"end": "month_end"}),
+            )
+            .await;
+        assert_eq!(st.as_u16() / 100, 2, "{v}");
+        assert_eq!(
+            vm(&s, t, &id).await["state"],
+            "running",
+            "nothing stops before the end date"
+        );
+        // The day after the end date (30 November).
+        s.clock.advance(jiff::SignedDuration::from_hours(24 * 5));
+        maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        s.run_jobs().await;
+        let v = vm(&s, t, &id).await;
+        assert_eq!(
+            (v["state"].as_str(), v["held_by_suspension"].as_bool()),
+            (Some("stopped"), Some(true)),
+            "{v}"
+        );
+        assert!(
+            sim.status(id.parse().unwrap()).await.is_ok(),
+            "kept during the grace period"
+        );
+        let (st, v) = action(&s, t, &id, "start").await;
+        assert_eq!(st, StatusCode::CONFLICT, "{v}");
+        assert!(
+            v["detail"].as_str().unwrap().contains("contract has ended"),
+            "{v}"
+        );
+        // After the 30-day grace period: erased.
+        s.clock.advance(jiff::SignedDuration::from_hours(24 * 31));
+        maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        s.run_jobs().await;
+        assert_eq!(vm(&s, t, &id).await["state"], "deleted");
+        assert!(
+            sim.status(id.parse().unwrap()).await.is_err(),
+            "the disk is gone from the host"
+        );
+    }
+);
