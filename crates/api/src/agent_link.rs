@@ -261,13 +261,7 @@ fn authorised(headers: &HeaderMap, secret: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    // Constant-time: the secret never leaks through timing.
-    given.len() == secret.len()
-        && given
-            .bytes()
-            .zip(secret.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    maocloud_types::constant_time_eq(given.as_bytes(), secret.as_bytes())
 }
 
 async fn command(

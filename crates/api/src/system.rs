@@ -73,9 +73,5 @@ async fn metrics(
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    maocloud_types::constant_time_eq(a.as_bytes(), b.as_bytes())
 }

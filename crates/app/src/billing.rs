@@ -146,7 +146,11 @@ pub async fn resources_in_use(app: &App, subscriber: SubscriberId) -> Result<Inc
 /// The subscriber's quotas: the sum of the inclusions of their active subscriptions.
 pub async fn quotas(app: &App, ctx: &Ctx, subscriber: SubscriberId) -> Result<Inclusions> {
     let mut tx = app.db().read().await?;
-    let subs = tx.subscription_list(&ctx.scope(), subscriber).await?;
+    included(&tx.subscription_list(&ctx.scope(), subscriber).await?)
+}
+
+/// The sum of the inclusions of the active subscriptions among `subs` (compute's quotas too).
+pub(crate) fn included(subs: &[Subscription]) -> Result<Inclusions> {
     let mut q = Inclusions::default();
     for s in subs.iter().filter(|s| s.status == "active") {
         let i = terms_of(&s.terms)?.includes;

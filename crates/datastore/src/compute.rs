@@ -557,6 +557,17 @@ impl Tx {
         rows.iter().map(vm).collect()
     }
 
+    /// Every VM placed on a host that is not deleted (reconciliation, sampling).
+    pub async fn vms_on_host(&mut self, host: HostId) -> Result<Vec<Vm>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {VM_COLS} FROM vms WHERE host_id = $1 AND deleted_at IS NULL ORDER BY id"
+        ))
+        .bind(host.to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(vm).collect()
+    }
+
     /// Every VM on a network that is not deleted (its DHCP leases).
     pub async fn vms_on_network(&mut self, network: NetworkId) -> Result<Vec<Vm>> {
         let rows = sqlx::query(&format!(

@@ -16,3 +16,9 @@ pub use id::*;
 pub use money::Cents;
 pub use page::{Page, PageRequest};
 pub use principal::{OperatorRole, Principal};
+
+/// Compares two secrets in time that depends on their length only, so a guess cannot be
+/// refined by timing. Different lengths are simply unequal.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

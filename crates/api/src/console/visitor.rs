@@ -541,11 +541,7 @@ fn removal(name: &'static str) -> Cookie<'static> {
 
 /// Constant-time comparison of two tokens.
 fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.is_empty() || a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !a.is_empty() && maocloud_types::constant_time_eq(a.as_bytes(), b.as_bytes())
 }
 
 /// The page language: the `lang` cookie, else the account's locale, else `Accept-Language`,

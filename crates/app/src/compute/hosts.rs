@@ -5,7 +5,7 @@
 
 use crate::{App, Ctx, Error, Result};
 use maocloud_datastore::compute::{Host, Load};
-use maocloud_hypervisor::{Agent, PowerState};
+use maocloud_hypervisor::{Agent, HostReport, PowerState};
 use maocloud_types::{HostId, OperatorRole};
 use std::sync::Arc;
 
@@ -29,12 +29,7 @@ pub async fn join(
 ) -> Result<Host> {
     let expected = app.settings().agent_token.as_deref().unwrap_or("");
     let same = !expected.is_empty()
-        && token.len() == expected.len()
-        && token
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
+        && maocloud_types::constant_time_eq(token.as_bytes(), expected.as_bytes());
     if !same {
         return Err(Error::Unauthenticated(
             "this agent token is not the platform's",
@@ -79,12 +74,7 @@ pub async fn verify_agent(app: &App, host: HostId, secret: &str) -> Result<bool>
         return Ok(false);
     };
     let known = crate::seal::open(app, &sealed)?;
-    Ok(known.len() == secret.len()
-        && known
-            .iter()
-            .zip(secret.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0)
+    Ok(maocloud_types::constant_time_eq(&known, secret.as_bytes()))
 }
 
 /// Registers (or refreshes) the host an agent runs on and attaches the agent, then reconciles.
@@ -119,47 +109,35 @@ pub async fn attach(app: &App, agent: Arc<dyn Agent>, url: Option<String>) -> Re
         tracing::warn!(host = %host.name, "{w}");
     }
     app.agents().attach(host.id, agent);
-    reconcile_with(app, host.id, true).await?;
+    reconcile_with(app, host.id, Some(report), true).await?;
     Ok(host)
 }
 
 /// Brings the records and a host into line: a VM the host runs that the control plane does not
 /// have (or has deleted) is removed; a VM that should run but whose QEMU died is marked crashed.
 pub async fn reconcile(app: &App, host: HostId) -> Result<()> {
-    reconcile_with(app, host, false).await
+    reconcile_with(app, host, None, false).await
 }
 
 /// `resume`: also re-enqueue the changes in flight on this host (when its agent (re)attaches,
 /// i.e. when the control plane starts).
-async fn reconcile_with(app: &App, host: HostId, resume: bool) -> Result<()> {
+async fn reconcile_with(
+    app: &App,
+    host: HostId,
+    report: Option<HostReport>,
+    resume: bool,
+) -> Result<()> {
     let Some(agent) = app.agents().get(host) else {
         return Ok(());
     };
-    let report = match agent.report().await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(%host, error = %e, "host did not answer");
-            let mut tx = app.db().write().await?;
-            tx.host_set_status(host, "down").await?;
-            return Ok(tx.commit().await?);
-        }
+    let report = match report {
+        Some(r) => r,
+        None => match agent.report().await {
+            Ok(r) => r,
+            Err(e) => return mark_down(app, host, e).await,
+        },
     };
-    let known = {
-        let mut tx = app.db().read().await?;
-        let mut all = Vec::new();
-        let mut page = maocloud_types::PageRequest::first(200);
-        loop {
-            let rows = tx
-                .vm_list(&maocloud_datastore::Scope::All, None, Some(host), &page)
-                .await?;
-            let more = rows.len() > 200;
-            page.after = rows.iter().take(200).last().map(|v| v.id.to_string());
-            all.extend(rows.into_iter().take(200));
-            if !more {
-                break all;
-            }
-        }
-    };
+    let known = app.db().read().await?.vms_on_host(host).await?;
     // A change in flight when the control plane stopped resumes now rather than when its
     // job's lease runs out (converging twice is harmless: every step is idempotent).
     let busy: Vec<_> = known
@@ -197,42 +175,48 @@ async fn reconcile_with(app: &App, host: HostId, resume: bool) -> Result<()> {
 
 /// Refreshes one attached host: capacity, warnings, status, crashed guests.
 async fn heartbeat(app: &App, host: HostId) -> Result<()> {
-    if let Some(agent) = app.agents().get(host) {
-        if let Ok(report) = agent.report().await {
-            let mut tx = app.db().write().await?;
-            let h = tx.host_fetch(host).await?;
-            tx.host_upsert(&Host {
-                vcpus: report.capacity.vcpus as i64,
-                memory_mib: report.capacity.memory_mib as i64,
-                disk_gib: report.capacity.disk_gib as i64,
-                warnings: serde_json::to_string(&report.warnings).map_err(Error::internal)?,
-                last_seen_at: app.now(),
-                ..h
-            })
-            .await?;
-            tx.commit().await?;
-        }
-        sample(app, host, &*agent).await?;
-    }
-    reconcile(app, host).await
+    let Some(agent) = app.agents().get(host) else {
+        return Ok(());
+    };
+    let report = match agent.report().await {
+        Ok(r) => r,
+        Err(e) => return mark_down(app, host, e).await,
+    };
+    let mut tx = app.db().write().await?;
+    let h = tx.host_fetch(host).await?;
+    tx.host_upsert(&Host {
+        vcpus: report.capacity.vcpus as i64,
+        memory_mib: report.capacity.memory_mib as i64,
+        disk_gib: report.capacity.disk_gib as i64,
+        warnings: serde_json::to_string(&report.warnings).map_err(Error::internal)?,
+        last_seen_at: app.now(),
+        ..h
+    })
+    .await?;
+    tx.commit().await?;
+    sample(app, host, &*agent).await?;
+    reconcile_with(app, host, Some(report), false).await
+}
+
+async fn mark_down(app: &App, host: HostId, e: maocloud_hypervisor::AgentError) -> Result<()> {
+    tracing::warn!(%host, error = %e, "host did not answer");
+    let mut tx = app.db().write().await?;
+    tx.host_set_status(host, "down").await?;
+    Ok(tx.commit().await?)
 }
 
 /// Samples the counters of the host's running VMs (for monitoring), keeping seven days.
 async fn sample(app: &App, host: HostId, agent: &dyn Agent) -> Result<()> {
-    let running: Vec<_> = {
-        let mut tx = app.db().read().await?;
-        tx.vm_list(
-            &maocloud_datastore::Scope::All,
-            None,
-            Some(host),
-            &maocloud_types::PageRequest::first(200),
-        )
+    let running: Vec<_> = app
+        .db()
+        .read()
+        .await?
+        .vms_on_host(host)
         .await?
         .into_iter()
         .filter(|v| v.state == "running")
         .map(|v| v.id)
-        .collect()
-    };
+        .collect();
     let now = app.now();
     let mut samples = Vec::new();
     for id in running {

@@ -127,25 +127,16 @@ pub(crate) async fn quota_of(tx: &mut Tx, subscriber: SubscriberId) -> Result<Qu
     if let Some(q) = tx.quota_get(subscriber).await? {
         return Ok(q);
     }
-    let mut q = Quota {
-        vcpus: 0,
-        memory_mib: 0,
-        disk_gib: 0,
-        vms: 0,
-    };
-    for s in tx
-        .subscription_list(&maocloud_datastore::Scope::All, subscriber)
-        .await?
-        .into_iter()
-        .filter(|s| s.status == "active")
-    {
-        let t = crate::billing::terms_of(&s.terms)?;
-        q.vcpus += t.includes.vcpus;
-        q.memory_mib += t.includes.ram_mib;
-        q.disk_gib += t.includes.disk_gib;
-        q.vms += t.includes.vms;
-    }
-    Ok(q)
+    let i = crate::billing::included(
+        &tx.subscription_list(&maocloud_datastore::Scope::All, subscriber)
+            .await?,
+    )?;
+    Ok(Quota {
+        vcpus: i.vcpus,
+        memory_mib: i.ram_mib,
+        disk_gib: i.disk_gib,
+        vms: i.vms,
+    })
 }
 
 /// What a subscriber's VMs not deleted take (sizes being resized count at the larger size).

@@ -82,23 +82,7 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         .await
         .unwrap();
     let host_id = host.id.to_string();
-    let dir = s.data.path().join("img");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("k"), b"k").unwrap();
-    std::fs::write(dir.join("i"), b"i").unwrap();
-    let image = maocloud_app::compute::images::register_kernel(
-        &s.app,
-        &maocloud_app::Ctx::system(),
-        maocloud_app::compute::images::RegisterKernel {
-            name: "sweep".into(),
-            description: String::new(),
-            kernel: dir.join("k"),
-            initrd: dir.join("i"),
-            cmdline: String::new(),
-        },
-    )
-    .await
-    .unwrap();
+    let image = crate::compute::kernel_image(&s, "sweep").await;
     let image_id = image.id.to_string();
     let (_, key) = s
         .post(

@@ -29,7 +29,17 @@ pub async fn setup(db: Db, capacity: Resources) -> (TestServer, Subscriber, Arc<
     hosts::attach(&s.app, sim.clone(), None)
         .await
         .expect("attach host");
-    let dir = s.data.path().join("tiny");
+    kernel_image(&s, "tiny").await;
+    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
+    let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
+    let alice = s.subscriber("alice@example.test").await;
+    subscribe(&s, &alice.token, &o).await;
+    (s, alice, sim)
+}
+
+/// Registers a kernel image named `name` (two small files: simulated hosts boot nothing).
+pub async fn kernel_image(s: &TestServer, name: &str) -> maocloud_app::compute::Image {
+    let dir = s.data.path().join(format!("image-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("k"), b"kernel").unwrap();
     std::fs::write(dir.join("i"), b"initrd").unwrap();
@@ -37,20 +47,21 @@ pub async fn setup(db: Db, capacity: Resources) -> (TestServer, Subscriber, Arc<
         &s.app,
         &Ctx::system(),
         images::RegisterKernel {
-            name: "tiny".into(),
-            description: "a tiny guest".into(),
+            name: name.into(),
+            description: format!("{name}: a kernel image for tests"),
             kernel: dir.join("k"),
             initrd: dir.join("i"),
             cmdline: "console=ttyS0".into(),
         },
     )
     .await
-    .expect("image");
-    let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
-    let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
-    let alice = s.subscriber("alice@example.test").await;
-    subscribe(&s, &alice.token, &o).await;
-    (s, alice, sim)
+    .expect("image")
+}
+
+/// The id of the (first) subscription of the subscriber behind `token`.
+async fn subscription_of(s: &TestServer, token: &str) -> String {
+    let (_, subs) = s.get("/api/v1/subscriptions", Some(token)).await;
+    subs[0]["id"].as_str().expect("a subscription").to_string()
 }
 
 pub async fn create(s: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
@@ -874,23 +885,7 @@ async fn remote_agents_join_and_run_vms() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let dir = s.data.path().join("tiny");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("k"), b"k").unwrap();
-    std::fs::write(dir.join("i"), b"i").unwrap();
-    images::register_kernel(
-        &s.app,
-        &Ctx::system(),
-        images::RegisterKernel {
-            name: "tiny".into(),
-            description: String::new(),
-            kernel: dir.join("k"),
-            initrd: dir.join("i"),
-            cmdline: String::new(),
-        },
-    )
-    .await
-    .unwrap();
+    let image = kernel_image(&s, "tiny").await;
     let billing = s.operator("billing@op.test", OperatorRole::Billing).await;
     let o = offer(&s, &billing.token, "cloud-s", "Cloud S", 1999, 0).await;
     let alice = s.subscriber("alice@example.test").await;
@@ -969,7 +964,7 @@ async fn remote_agents_join_and_run_vms() {
             .header("x-maocloud-host", on["id"].as_str().unwrap())
             .send()
     };
-    let kernel = dir.join("k");
+    let kernel = std::path::PathBuf::from(image.kernel_path.clone().unwrap());
     let r = file("/etc/shadow", secret_of(on)).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "not an image file");
     let r = file(kernel.to_str().unwrap(), "wrong".repeat(10))
@@ -1132,16 +1127,7 @@ crate::both_dbs!(
                 offer_with("no-vm", 2, 0),
             )
             .await;
-        let (_, subs) = s.get("/api/v1/subscriptions", Some(&alice.token)).await;
-        let sub = subs
-            .as_array()
-            .map(|a| a[0].clone())
-            .unwrap_or_else(|| subs["items"][0].clone());
-        let sub_id = sub["id"]
-            .as_str()
-            .or(sub["subscription"]["id"].as_str())
-            .unwrap()
-            .to_string();
+        let sub_id = subscription_of(&s, &alice.token).await;
         let path = format!("/api/v1/subscriptions/{sub_id}/change-offer");
         let change =
             |offer: &Value| s.post(&path, Some(&alice.token), json!({"offer_id": offer["id"]}));
@@ -1322,16 +1308,7 @@ crate::both_dbs!(
         .await;
         let id = v["id"].as_str().unwrap().to_string();
         s.run_jobs().await;
-        let (_, subs) = s.get("/api/v1/subscriptions", Some(t)).await;
-        let sub = subs
-            .as_array()
-            .map(|a| a[0].clone())
-            .unwrap_or_else(|| subs["items"][0].clone());
-        let sub_id = sub["id"]
-            .as_str()
-            .or(sub["subscription"]["id"].as_str())
-            .unwrap()
-            .to_string();
+        let sub_id = subscription_of(&s, t).await;
         let (st, v) = s
             .post(
                 &format!("/api/v1/subscriptions/{sub_id}/termination"),
