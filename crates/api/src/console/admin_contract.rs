@@ -190,14 +190,7 @@ async fn suspend(
             Ok(s.v.redirect("/admin/suspensions"))
         }
         Err(e) => {
-            let errors = if errors.is_empty() {
-                match FieldErrors::of(s.v.lang, &e) {
-                    Some(errors) => errors,
-                    None => return Err(s.v.fail(e)),
-                }
-            } else {
-                errors
-            };
+            let errors = errors.or_of(s.v.lang, e).map_err(|e| s.v.fail(e))?;
             suspensions_page(
                 &st,
                 &s,
@@ -329,14 +322,7 @@ async fn proof_request(
             Ok(s.v.redirect("/admin/proofs"))
         }
         Err(e) => {
-            let errors = if errors.is_empty() {
-                match FieldErrors::of(s.v.lang, &e) {
-                    Some(errors) => errors,
-                    None => return Err(s.v.fail(e)),
-                }
-            } else {
-                errors
-            };
+            let errors = errors.or_of(s.v.lang, e).map_err(|e| s.v.fail(e))?;
             proofs_page(
                 &st,
                 &s,
@@ -611,14 +597,7 @@ async fn terms_publish(
             terms_page(&st, &s, StatusCode::OK, &form, None, Some((v.version, n))).await
         }
         Err(e) => {
-            let errors = if errors.is_empty() {
-                match FieldErrors::of(s.v.lang, &e) {
-                    Some(errors) => errors,
-                    None => return Err(s.v.fail(e)),
-                }
-            } else {
-                errors
-            };
+            let errors = errors.or_of(s.v.lang, e).map_err(|e| s.v.fail(e))?;
             terms_page(
                 &st,
                 &s,
@@ -742,14 +721,7 @@ async fn incident_create(
             Ok(s.v.redirect(&format!("/admin/incidents/{}", i.id)))
         }
         Err(e) => {
-            let errors = if errors.is_empty() {
-                match FieldErrors::of(s.v.lang, &e) {
-                    Some(errors) => errors,
-                    None => return Err(s.v.fail(e)),
-                }
-            } else {
-                errors
-            };
+            let errors = errors.or_of(s.v.lang, e).map_err(|e| s.v.fail(e))?;
             incidents_page(
                 &st,
                 &s,
@@ -880,14 +852,7 @@ async fn compensate(
                 "incident_id" => Some("subscriber_id"),
                 _ => None,
             });
-            let errors = if errors.is_empty() {
-                match FieldErrors::of(s.v.lang, &e) {
-                    Some(errors) => errors,
-                    None => return Err(s.v.fail(e)),
-                }
-            } else {
-                errors
-            };
+            let errors = errors.or_of(s.v.lang, e).map_err(|e| s.v.fail(e))?;
             incident_page(
                 &st,
                 &s,

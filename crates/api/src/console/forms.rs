@@ -57,6 +57,15 @@ struct FieldReason {
 }
 
 impl FieldErrors {
+    /// What a refused form shows: the errors found in the form itself when there are some,
+    /// else those the use case named; a refusal about no field is no form error (`Err`).
+    pub fn or_of(self, lang: Lang, e: Error) -> Result<FieldErrors, Error> {
+        if !self.list.is_empty() {
+            return Ok(self);
+        }
+        FieldErrors::of(lang, &e).ok_or(e)
+    }
+
     /// The field errors in `e`, if it is about fields (invalid input, or a conflict on a field).
     pub fn of(lang: Lang, e: &Error) -> Option<FieldErrors> {
         let pairs: Vec<(&str, &str)> = match e {
