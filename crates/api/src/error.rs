@@ -110,6 +110,44 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, Vec<FieldError>) {
         }
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", vec![]),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", vec![]),
+        Error::Storage {
+            code,
+            field,
+            reason,
+        } => {
+            use maocloud_app::storage::Code;
+            let fields = field
+                .iter()
+                .map(|f| FieldError {
+                    field: f.to_string(),
+                    reason: reason.clone(),
+                })
+                .collect();
+            let (status, kind) = match code {
+                Code::NoSuchBucket | Code::NoSuchKey | Code::NoSuchUpload => {
+                    (StatusCode::NOT_FOUND, "not-found")
+                }
+                Code::InvalidBucketName
+                | Code::InvalidArgument
+                | Code::InvalidDigest
+                | Code::BadDigest
+                | Code::InvalidPart
+                | Code::InvalidPartOrder
+                | Code::EntityTooSmall
+                | Code::InvalidRange => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
+                Code::EntityTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+                Code::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "precondition-failed"),
+                Code::NotModified => (StatusCode::NOT_MODIFIED, "not-modified"),
+                Code::AccessDenied => (StatusCode::FORBIDDEN, "forbidden"),
+                Code::BucketAlreadyExists
+                | Code::BucketAlreadyOwnedByYou
+                | Code::BucketNotEmpty
+                | Code::QuotaExceeded
+                | Code::Suspended => (StatusCode::CONFLICT, "conflict"),
+                Code::NotEnabled => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            };
+            (status, kind, fields)
+        }
     }
 }
 

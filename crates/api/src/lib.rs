@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod metadata;
 pub mod metrics;
+pub mod s3;
 mod middleware;
 mod system;
 pub mod v1;

@@ -40,6 +40,14 @@ pub enum Error {
     /// A bug or an unexpected failure: the detail is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Object storage refused: the code says which S3 error it is (the S3 endpoint answers with
+    /// it), the field which input caused it, for the REST API and the console.
+    #[error("{reason}")]
+    Storage {
+        code: crate::storage::Code,
+        field: Option<&'static str>,
+        reason: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,6 +58,17 @@ impl Error {
             field: field.into(),
             reason: reason.into(),
         }])
+    }
+    pub fn storage(
+        code: crate::storage::Code,
+        field: Option<&'static str>,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::Storage {
+            code,
+            field,
+            reason: reason.into(),
+        }
     }
     pub fn internal(e: impl std::fmt::Display) -> Error {
         Error::Internal(e.to_string())

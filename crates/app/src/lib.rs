@@ -21,6 +21,7 @@ pub mod notify;
 pub mod proofs;
 pub mod seal;
 pub mod sepa;
+pub mod storage;
 pub mod suspension;
 pub mod termination;
 pub mod terms;
@@ -48,6 +49,10 @@ struct Inner {
     agents: compute::Agents,
     /// Wakes the job runner when work was just enqueued (VM changes), instead of at its next poll.
     jobs_wakeup: tokio::sync::Notify,
+    /// Where objects' bytes live, once object storage is attached.
+    blob_store: std::sync::OnceLock<Arc<dyn maocloud_objstore::BlobStore>>,
+    meter: storage::Meter,
+    scrubber: storage::Scrubber,
 }
 
 impl App {
@@ -65,6 +70,9 @@ impl App {
                 settings,
                 agents: compute::Agents::default(),
                 jobs_wakeup: tokio::sync::Notify::new(),
+                blob_store: std::sync::OnceLock::new(),
+                meter: storage::Meter::default(),
+                scrubber: storage::Scrubber::default(),
             }),
         }
     }
@@ -88,6 +96,19 @@ impl App {
     /// The hypervisor agents this control plane talks to.
     pub fn agents(&self) -> &compute::Agents {
         &self.inner.agents
+    }
+    /// Attaches object storage's blob store (once; later calls are ignored).
+    pub fn attach_blob_store(&self, store: Arc<dyn maocloud_objstore::BlobStore>) {
+        let _ = self.inner.blob_store.set(store);
+    }
+    pub fn blob_store(&self) -> Option<&Arc<dyn maocloud_objstore::BlobStore>> {
+        self.inner.blob_store.get()
+    }
+    pub(crate) fn meter(&self) -> &storage::Meter {
+        &self.inner.meter
+    }
+    pub(crate) fn scrubber(&self) -> &storage::Scrubber {
+        &self.inner.scrubber
     }
     pub(crate) fn mailer(&self) -> &dyn Mailer {
         &*self.inner.mailer

@@ -10,7 +10,8 @@ use std::io::Write;
 
 const KEY_FILE: &str = "data.key";
 
-fn key(app: &App) -> Result<XChaCha20Poly1305> {
+/// The platform's 32-byte data key (object storage wraps each object's key with it, R-9.4).
+pub fn key_bytes(app: &App) -> Result<[u8; 32]> {
     let path = app.settings().data_dir.join(KEY_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -36,8 +37,13 @@ fn key(app: &App) -> Result<XChaCha20Poly1305> {
         }
         Err(e) => return Err(Error::internal(e)),
     };
-    XChaCha20Poly1305::new_from_slice(&bytes)
+    bytes
+        .try_into()
         .map_err(|_| Error::Internal(format!("{} is not a 32-byte key", path.display())))
+}
+
+fn key(app: &App) -> Result<XChaCha20Poly1305> {
+    Ok(XChaCha20Poly1305::new(&key_bytes(app)?.into()))
 }
 
 /// Seals `plain`: base64 of nonce ‖ ciphertext.

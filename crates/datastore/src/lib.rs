@@ -14,6 +14,7 @@ mod credentials;
 mod idempotency;
 mod jobs;
 pub mod sepa;
+pub mod storage;
 pub use accounts::NewAccount;
 pub use idempotency::StoredResponse;
 pub use jobs::NewJob;
@@ -166,6 +167,15 @@ impl Datastore {
     /// Applies the numbered migrations that are not applied yet. Safe to call from every replica.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
+        if self.backend == Backend::Postgres {
+            // S3 lists keys in byte order: an index PostgreSQL can use for `key COLLATE "C"`
+            // (a migration can't say it: SQLite has no such collation).
+            sqlx::query(
+                "CREATE INDEX IF NOT EXISTS objects_key_bytewise ON objects (bucket, key COLLATE \"C\")",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(())
     }
 

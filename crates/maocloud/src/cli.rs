@@ -93,6 +93,9 @@ pub enum Command {
     /// Hypervisor hosts and their load (operators).
     #[command(subcommand)]
     Host(crate::compute_cli::HostCommand),
+    /// Object storage: S3 access keys, buckets, usage; operators: quotas and disk health (R-1b).
+    #[command(subcommand)]
+    Storage(crate::storage_cli::StorageCommand),
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Measure the platform on this machine (see `scripts/bench`).
@@ -604,6 +607,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Host(cmd) => {
             let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
             crate::compute_cli::host(&c, out, cmd).await
+        }
+        Command::Storage(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::storage_cli::storage(&c, out, cmd).await
         }
         Command::Openapi => {
             print!("{}", maocloud_api::openapi_json());

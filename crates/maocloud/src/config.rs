@@ -83,6 +83,21 @@ pub struct ServeArgs {
     /// (`scripts/build-test-guest`) [default: target/test-guest].
     #[arg(long, env = "MAOCLOUD_DEMO_GUEST", value_name = "DIR")]
     pub demo_guest: Option<PathBuf>,
+    /// Where the S3 endpoint listens, or `off` for no object storage [default: 127.0.0.1:9000].
+    #[arg(long, env = "MAOCLOUD_S3_LISTEN", value_name = "ADDR:PORT|off")]
+    pub s3_listen: Option<String>,
+    /// Base domain for virtual-host-style S3 addressing (`bucket.DOMAIN`); path-style always
+    /// works [default: none].
+    #[arg(long, env = "MAOCLOUD_S3_DOMAIN", value_name = "DOMAIN")]
+    pub s3_domain: Option<String>,
+    /// A directory on its own disk for object storage's shards; repeat once per disk
+    /// [default: four directories under <data-dir>/storage].
+    #[arg(long = "storage-disk", value_name = "DIR")]
+    pub storage_disks: Vec<PathBuf>,
+    /// Parity shards per block: how many disks may be lost without losing data [default: 2
+    /// with 4 or more disks, 1 with 2 or 3, 0 with one].
+    #[arg(long, env = "MAOCLOUD_STORAGE_PARITY", value_name = "N")]
+    pub storage_parity: Option<usize>,
 }
 
 /// The same settings, as read from the TOML file.
@@ -113,6 +128,10 @@ struct FileConfig {
     demo_guest: Option<PathBuf>,
     uplink: Option<String>,
     agent_token: Option<String>,
+    s3_listen: Option<String>,
+    s3_domain: Option<String>,
+    storage_disks: Option<Vec<PathBuf>>,
+    storage_parity: Option<usize>,
 }
 
 /// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
@@ -153,6 +172,11 @@ pub struct ServeConfig {
     pub demo_guest: PathBuf,
     pub uplink: Option<String>,
     pub agent_token: Option<String>,
+    /// None: no object storage.
+    pub s3_listen: Option<SocketAddr>,
+    pub s3_domain: Option<String>,
+    pub storage_disks: Vec<PathBuf>,
+    pub storage_parity: usize,
 }
 
 /// How `serve` runs guests on its own machine.
@@ -246,7 +270,40 @@ impl ServeArgs {
         if octets.len() != 2 || octets.iter().any(|o| o.parse::<u8>().is_err()) {
             bail!("--compute-pool must be two octets such as 10.213 (got {compute_pool})");
         }
+        let s3_listen = match self.s3_listen.clone().or(file.s3_listen).as_deref() {
+            Some("off") => None,
+            None => Some("127.0.0.1:9000".parse().expect("valid")),
+            Some(a) => Some(a.parse().with_context(|| {
+                format!("--s3-listen must be ADDR:PORT or off (got {a})")
+            })?),
+        };
+        let storage_disks = if !self.storage_disks.is_empty() {
+            self.storage_disks.clone()
+        } else {
+            file.storage_disks.unwrap_or_else(|| {
+                (1..=4)
+                    .map(|i| data_dir.join("storage").join(format!("disk{i}")))
+                    .collect()
+            })
+        };
+        let storage_parity = self.storage_parity.or(file.storage_parity).unwrap_or(
+            match storage_disks.len() {
+                0 | 1 => 0,
+                2 | 3 => 1,
+                _ => 2,
+            },
+        );
+        if storage_parity >= storage_disks.len() {
+            bail!(
+                "--storage-parity must be less than the number of --storage-disk directories ({})",
+                storage_disks.len()
+            );
+        }
         Ok(ServeConfig {
+            s3_listen,
+            s3_domain: self.s3_domain.clone().or(file.s3_domain),
+            storage_disks,
+            storage_parity,
             compute,
             metadata_listen: self
                 .metadata_listen

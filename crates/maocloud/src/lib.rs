@@ -12,3 +12,4 @@ pub mod compute_cli;
 pub mod config;
 pub mod output;
 pub mod serve;
+pub mod storage_cli;

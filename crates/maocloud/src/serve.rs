@@ -20,6 +20,8 @@ pub struct Platform {
     pub config: ServeConfig,
     /// The metadata service's listener, when compute runs here.
     pub metadata: Option<TcpListener>,
+    /// The S3 endpoint's listener, when object storage is on.
+    pub s3: Option<TcpListener>,
 }
 
 impl Platform {
@@ -66,11 +68,13 @@ impl Platform {
             metrics_token: config.metrics_token.clone(),
         };
         let metadata = attach_compute(&app, &config).await?;
+        let s3 = attach_storage(&app, &config).await?;
         Ok(Platform {
             app,
             state,
             config,
             metadata,
+            s3,
         })
     }
 
@@ -98,6 +102,11 @@ impl Platform {
         }
         if let Some(l) = self.metadata {
             run_compute(&self.app, l, shutdown.clone());
+        }
+        if let Some(l) = self.s3 {
+            // Upkeep runs beside the job runner; tests (no runner) call each step themselves.
+            let upkeep = self.config.jobs_interval_ms > 0;
+            run_storage(&self.app, l, self.config.s3_domain.as_deref(), upkeep, shutdown.clone())?;
         }
         let router = maocloud_api::app(self.state);
         let mut stop = shutdown.clone();
@@ -163,6 +172,97 @@ async fn attach_compute(app: &App, config: &ServeConfig) -> anyhow::Result<Optio
         }
     }
     Ok(Some(listener))
+}
+
+/// Object storage on this machine: opens the erasure-coded engine over the configured disk
+/// directories (the platform's data key wraps each object's key) and binds the S3 listener.
+async fn attach_storage(app: &App, config: &ServeConfig) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = config.s3_listen else {
+        return Ok(None);
+    };
+    let cfg = maocloud_objstore::EngineConfig {
+        disks: config.storage_disks.clone(),
+        parity: config.storage_parity,
+        block_size: maocloud_objstore::DEFAULT_BLOCK_SIZE,
+        master_key: maocloud_app::seal::key_bytes(app)?,
+    };
+    let engine = maocloud_objstore::Engine::open(cfg).context("opening object storage's disks")?;
+    app.attach_blob_store(Arc::new(engine));
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("S3 endpoint: listening on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, disks = config.storage_disks.len(), parity = config.storage_parity, "S3 endpoint ready");
+    Ok(Some(listener))
+}
+
+/// Serves the S3 endpoint and keeps the store whole: meter flushes every 5 s, deleted bytes
+/// removed every minute, the scrub walking objects continuously (20 every 10 s), storage
+/// sampled for billing and orphans swept every hour.
+fn run_storage(
+    app: &App,
+    listener: TcpListener,
+    domain: Option<&str>,
+    upkeep: bool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use maocloud_app::storage;
+    let router = maocloud_api::s3::router(app.clone(), domain)?;
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the S3 endpoint stopped");
+        }
+    });
+    if !upkeep {
+        return Ok(());
+    }
+    let app = app.clone();
+    let mut stop = shutdown;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = stop.wait_for(|s| *s) => true,
+            };
+            if stopping {
+                let _ = storage::flush_meter(&app).await;
+                return;
+            }
+            n += 1;
+            if let Err(e) = storage::flush_meter(&app).await {
+                tracing::warn!(error = %e, "storage metering: flush failed (kept for the next one)");
+            }
+            if n % 2 == 0 {
+                if let Err(e) = storage::scrub_step(&app, 20).await {
+                    tracing::warn!(error = %e, "storage scrub step failed");
+                }
+            }
+            if n % 12 == 0 {
+                if let Err(e) = storage::collect_garbage(&app, storage::GARBAGE_GRACE).await {
+                    tracing::warn!(error = %e, "storage: removing deleted bytes failed");
+                }
+            }
+            if n % 720 == 0 {
+                if let Err(e) = storage::sample_usage(&app, 1).await {
+                    tracing::warn!(error = %e, "storage: the hourly usage sample failed");
+                }
+                if let Err(e) = storage::sweep_orphans(&app, storage::ORPHAN_AGE).await {
+                    tracing::warn!(error = %e, "storage: the orphan sweep failed");
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Serves the metadata service and beats the hosts' heartbeat (capacity, crashed guests).

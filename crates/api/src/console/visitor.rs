@@ -504,6 +504,18 @@ impl Visitor {
                 }
                 r
             }
+            Error::Storage { code, .. } => {
+                let (status, _, _) = crate::error::classify(&Error::Storage {
+                    code,
+                    field: None,
+                    reason: String::new(),
+                });
+                self.status_page(
+                    status,
+                    "console.error.conflict_title",
+                    self.t(&format!("console.storage.refused.{code:?}")),
+                )
+            }
             Error::Unavailable(src) => {
                 tracing::error!(error = %src, "database unavailable");
                 self.status_page(

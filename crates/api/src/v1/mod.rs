@@ -8,6 +8,7 @@ mod compute;
 mod contract;
 mod messages;
 mod sepa;
+mod storage;
 mod test_clocks;
 mod tokens;
 
@@ -33,6 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sepa::routes())
         .merge(contract::routes())
         .merge(compute::routes())
+        .merge(storage::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

@@ -56,6 +56,8 @@ pub struct TestServer {
     pub db: Db,
     pub database_url: String,
     pub data: tempfile::TempDir,
+    /// The S3 endpoint, e.g. `http://127.0.0.1:41234`.
+    pub s3_url: Option<String>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -146,6 +148,7 @@ impl TestServer {
             // No hypervisor unless a test asks for one (compute tests use `sim` or `qemu`).
             compute: Some("off".into()),
             metadata_listen: Some("0.0.0.0:0".parse().unwrap()),
+            s3_listen: Some("127.0.0.1:0".into()),
             ..Default::default()
         }
         .resolve()
@@ -156,6 +159,10 @@ impl TestServer {
             .await
             .expect("platform starts");
         let app = platform.app.clone();
+        let s3_url = platform
+            .s3
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().unwrap()));
         let (tx, rx) = watch::channel(false);
         tokio::spawn(async move { platform.run(listener, rx).await.expect("server runs") });
         TestServer {
@@ -169,6 +176,7 @@ impl TestServer {
             db,
             database_url,
             data,
+            s3_url,
             shutdown: tx,
         }
     }

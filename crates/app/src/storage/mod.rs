@@ -1,0 +1,86 @@
+//! Object storage (R-1b): the S3 service's use cases, whatever the transport — the S3 endpoint,
+//! the REST API, the console and the CLI all call these. Subscribers own access keys and
+//! buckets; objects are indexed in the datastore and their bytes live in a [`BlobStore`] (the
+//! embedded erasure-coded engine by default). Suspension refuses every request and keeps the
+//! data (R-7.1c); quotas come from the offer (or an operator); usage is metered for billing
+//! (R-6.1b).
+
+mod buckets;
+mod keys;
+mod meter;
+mod multipart;
+mod objects;
+mod upkeep;
+
+pub use buckets::*;
+pub use keys::*;
+pub use meter::{counters, flush_meter, Meter};
+pub use multipart::*;
+pub use objects::*;
+pub use upkeep::*;
+pub use maocloud_datastore::storage::{
+    Bucket, DayCounters, Part, StorageKey, SubscriberUsage, Upload,
+};
+
+use crate::{App, Ctx, Error, Result};
+use maocloud_objstore::BlobStore;
+use maocloud_types::SubscriberId;
+use std::sync::Arc;
+
+/// Which S3 error a refusal is; the S3 endpoint answers with the code of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    InvalidBucketName,
+    InvalidArgument,
+    InvalidDigest,
+    BadDigest,
+    InvalidPart,
+    InvalidPartOrder,
+    EntityTooSmall,
+    EntityTooLarge,
+    InvalidRange,
+    PreconditionFailed,
+    NotModified,
+    AccessDenied,
+    QuotaExceeded,
+    /// The subscriber is suspended (R-7.1c): nothing is served, nothing is lost.
+    Suspended,
+    /// This platform runs without object storage.
+    NotEnabled,
+}
+
+pub(crate) fn refuse(code: Code, field: Option<&'static str>, reason: impl Into<String>) -> Error {
+    Error::storage(code, field, reason)
+}
+
+/// The blob store attached to the platform.
+pub(crate) fn store(app: &App) -> Result<&Arc<dyn BlobStore>> {
+    app.blob_store()
+        .ok_or_else(|| refuse(Code::NotEnabled, None, "object storage is not enabled on this platform"))
+}
+
+/// The subscriber acting, refusing operators (they read, they don't write, subscribers' data)
+/// and suspended subscribers (R-7.1c).
+pub(crate) async fn acting_subscriber(app: &App, ctx: &Ctx) -> Result<SubscriberId> {
+    let me = ctx.require_subscriber()?;
+    ensure_not_suspended(app, me).await?;
+    Ok(me)
+}
+
+/// R-7.1c: a suspended subscriber's requests are refused with the reason; data stays.
+pub(crate) async fn ensure_not_suspended(app: &App, who: SubscriberId) -> Result<()> {
+    if crate::suspension::is_suspended(app, who).await? {
+        return Err(refuse(
+            Code::Suspended,
+            None,
+            "this account is suspended: object storage refuses requests until the suspension is lifted; no data is lost (see the notices in your subscriber area)",
+        ));
+    }
+    Ok(())
+}
