@@ -136,7 +136,9 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, Vec<FieldError>) {
                 | Code::EntityTooSmall
                 | Code::InvalidRange => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
                 Code::EntityTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
-                Code::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "precondition-failed"),
+                Code::PreconditionFailed => {
+                    (StatusCode::PRECONDITION_FAILED, "precondition-failed")
+                }
                 Code::NotModified => (StatusCode::NOT_MODIFIED, "not-modified"),
                 Code::AccessDenied => (StatusCode::FORBIDDEN, "forbidden"),
                 Code::BucketAlreadyExists

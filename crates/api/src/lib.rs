@@ -11,8 +11,8 @@ pub mod error;
 pub mod extract;
 pub mod metadata;
 pub mod metrics;
-pub mod s3;
 mod middleware;
+pub mod s3;
 mod system;
 pub mod v1;
 

@@ -5,8 +5,8 @@
 //! answered here from the bucket's rules.
 
 use axum::body::Body as AxumBody;
-use axum::http;
 use axum::extract::Request;
+use axum::http;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -38,7 +38,10 @@ impl S3Auth for Auth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match storage::key_resolve(&self.0, access_key).await {
             Ok((secret, _)) => Ok(SecretKey::from(secret)),
-            Err(Error::Storage { .. }) => Err(s3_error!(InvalidAccessKeyId, "the access key does not exist or was revoked")),
+            Err(Error::Storage { .. }) => Err(s3_error!(
+                InvalidAccessKeyId,
+                "the access key does not exist or was revoked"
+            )),
             Err(e) => Err(to_s3(e)),
         }
     }
@@ -50,7 +53,10 @@ struct Access(App);
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let Some(creds) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "requests must be signed with an access key"));
+            return Err(s3_error!(
+                AccessDenied,
+                "requests must be signed with an access key"
+            ));
         };
         let (_, who) = storage::key_resolve(&self.0, &creds.access_key)
             .await
@@ -143,12 +149,19 @@ fn glob(pattern: &str, s: &str) -> bool {
     }
 }
 
-async fn matching_rule(app: &App, bucket: &str, origin: &str, method: &str) -> Option<CorsRuleJson> {
+async fn matching_rule(
+    app: &App,
+    bucket: &str,
+    origin: &str,
+    method: &str,
+) -> Option<CorsRuleJson> {
     let json = storage::bucket_cors(app, bucket).await.ok()??;
     let rules: Vec<CorsRuleJson> = serde_json::from_str(&json).ok()?;
     rules.into_iter().find(|r| {
         r.allowed_origins.iter().any(|o| glob(o, origin))
-            && r.allowed_methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+            && r.allowed_methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(method))
     })
 }
 
@@ -158,15 +171,27 @@ async fn preflight(app: &App, bucket: Option<&str>, h: &HeaderMap) -> Response {
         .get(http::header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok());
     let (Some(bucket), Some(origin), Some(method)) = (bucket, origin, method) else {
-        return (StatusCode::BAD_REQUEST, "a CORS preflight needs a bucket, Origin and Access-Control-Request-Method").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "a CORS preflight needs a bucket, Origin and Access-Control-Request-Method",
+        )
+            .into_response();
     };
     let Some(rule) = matching_rule(app, bucket, origin, method).await else {
-        return (StatusCode::FORBIDDEN, "CORSResponse: this CORS request is not allowed").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "CORSResponse: this CORS request is not allowed",
+        )
+            .into_response();
     };
     let mut r = StatusCode::OK.into_response();
     let hs = r.headers_mut();
     put(hs, "access-control-allow-origin", origin);
-    put(hs, "access-control-allow-methods", &rule.allowed_methods.join(", "));
+    put(
+        hs,
+        "access-control-allow-methods",
+        &rule.allowed_methods.join(", "),
+    );
     if let Some(req_headers) = h
         .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
         .and_then(|v| v.to_str().ok())
@@ -176,24 +201,42 @@ async fn preflight(app: &App, bucket: Option<&str>, h: &HeaderMap) -> Response {
             .map(str::trim)
             .all(|x| rule.allowed_headers.iter().any(|p| glob(p, x)));
         if !allowed {
-            return (StatusCode::FORBIDDEN, "CORSResponse: a requested header is not allowed").into_response();
+            return (
+                StatusCode::FORBIDDEN,
+                "CORSResponse: a requested header is not allowed",
+            )
+                .into_response();
         }
         put(hs, "access-control-allow-headers", req_headers);
     }
     if let Some(age) = rule.max_age_seconds {
         put(hs, "access-control-max-age", &age.to_string());
     }
-    put(hs, "vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method");
+    put(
+        hs,
+        "vary",
+        "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+    );
     r
 }
 
-async fn with_cors(app: &App, bucket: &str, origin: &HeaderValue, method: &Method, mut resp: Response) -> Response {
+async fn with_cors(
+    app: &App,
+    bucket: &str,
+    origin: &HeaderValue,
+    method: &Method,
+    mut resp: Response,
+) -> Response {
     let Ok(o) = origin.to_str() else { return resp };
     if let Some(rule) = matching_rule(app, bucket, o, method.as_str()).await {
         let hs = resp.headers_mut();
         put(hs, "access-control-allow-origin", o);
         if !rule.expose_headers.is_empty() {
-            put(hs, "access-control-expose-headers", &rule.expose_headers.join(", "));
+            put(
+                hs,
+                "access-control-expose-headers",
+                &rule.expose_headers.join(", "),
+            );
         }
         put(hs, "vary", "Origin");
     }
@@ -244,7 +287,10 @@ fn to_s3(e: Error) -> S3Error {
         Error::Unavailable(_) => (S3ErrorCode::ServiceUnavailable, None),
         Error::Internal(_) => {
             tracing::error!(error = %e, "internal error in the S3 endpoint");
-            return S3Error::with_message(S3ErrorCode::InternalError, "an internal error occurred; it has been logged");
+            return S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "an internal error occurred; it has been logged",
+            );
         }
     };
     let mut err = S3Error::with_message(code, e.to_string());
@@ -267,7 +313,8 @@ fn ctx_of<T>(req: &S3Request<T>) -> S3Result<Ctx> {
 }
 
 fn ts(t: maocloud_types::Timestamp) -> Timestamp {
-    let st = std::time::UNIX_EPOCH + std::time::Duration::from_micros(t.as_microsecond().max(0) as u64);
+    let st =
+        std::time::UNIX_EPOCH + std::time::Duration::from_micros(t.as_microsecond().max(0) as u64);
     Timestamp::from(st)
 }
 
@@ -319,7 +366,6 @@ struct Checksums {
     trailers: Option<s3s::TrailingHeaders>,
 }
 
-
 impl Checksums {
     fn new(
         headers: &HeaderMap,
@@ -357,13 +403,24 @@ impl Checksums {
         let [a, b, c, d, e] = sent;
         Checksums {
             hasher: Arc::new(Mutex::new(Some(h))),
-            expected: vec![("crc32", a), ("crc32c", b), ("sha1", c), ("sha256", d), ("crc64nvme", e)],
+            expected: vec![
+                ("crc32", a),
+                ("crc32c", b),
+                ("sha1", c),
+                ("sha256", d),
+                ("crc64nvme", e),
+            ],
             trailers,
         }
     }
 
     /// The body, hashed as it streams, and the check to run once it is stored.
-    fn wrap(self, body: StreamingBlob, length: Option<i64>, content_md5: Option<String>) -> storage::Body {
+    fn wrap(
+        self,
+        body: StreamingBlob,
+        length: Option<i64>,
+        content_md5: Option<String>,
+    ) -> storage::Body {
         let h = self.hasher.clone();
         let stream = body
             .map(move |chunk| match chunk {
@@ -425,7 +482,10 @@ impl Checksums {
 }
 
 fn checksum_field(m: &ObjectMeta, name: &str) -> Option<String> {
-    m.checksums.iter().find(|(a, _)| a == name).map(|(_, v)| v.clone())
+    m.checksums
+        .iter()
+        .find(|(a, _)| a == name)
+        .map(|(_, v)| v.clone())
 }
 
 /// Evaluates GET/HEAD conditions as RFC 9110 orders them (If-Match, then If-Unmodified-Since,
@@ -446,11 +506,17 @@ fn read_conditions(
     };
     if let Some(c) = if_match {
         if !matches(c) {
-            return Err(s3_error!(PreconditionFailed, "the object's ETag does not match If-Match"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "the object's ETag does not match If-Match"
+            ));
         }
     } else if let Some(t) = if_unmodified_since {
         if secs(&modified) > secs(t) + std::time::Duration::from_secs(1) {
-            return Err(s3_error!(PreconditionFailed, "the object was modified since If-Unmodified-Since"));
+            return Err(s3_error!(
+                PreconditionFailed,
+                "the object was modified since If-Unmodified-Since"
+            ));
         }
     }
     if let Some(c) = if_none_match {
@@ -467,8 +533,15 @@ fn read_conditions(
 
 fn copy_source(c: &CopySource) -> S3Result<(String, String)> {
     match c {
-        CopySource::Bucket { bucket, key, version_id: None } => Ok((bucket.to_string(), key.to_string())),
-        CopySource::Bucket { .. } => Err(s3_error!(NotImplemented, "object versions are not supported")),
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id: None,
+        } => Ok((bucket.to_string(), key.to_string())),
+        CopySource::Bucket { .. } => Err(s3_error!(
+            NotImplemented,
+            "object versions are not supported"
+        )),
         _ => Err(s3_error!(NotImplemented, "access points are not supported")),
     }
 }
@@ -484,7 +557,12 @@ fn unb64(s: &str) -> S3Result<String> {
         .decode(s)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| s3_error!(InvalidArgument, "the continuation token is not one this service gave"))
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "the continuation token is not one this service gave"
+            )
+        })
 }
 
 fn object_of(o: &ObjectInfo) -> Object {
@@ -493,7 +571,9 @@ fn object_of(o: &ObjectInfo) -> Object {
         size: Some(o.size as i64),
         e_tag: Some(etag(&o.etag)),
         last_modified: Some(ts(o.modified_at)),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
         ..Default::default()
     }
 }
@@ -508,7 +588,10 @@ fn max_keys(m: Option<i32>) -> S3Result<usize> {
 
 #[async_trait::async_trait]
 impl S3 for Endpoint {
-    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let ctx = ctx_of(&req)?;
         let list = storage::bucket_list(&self.app, &ctx).await.map_err(to_s3)?;
         Ok(S3Response::new(ListBucketsOutput {
@@ -529,25 +612,40 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let ctx = ctx_of(&req)?;
-        storage::bucket_create(&self.app, &ctx, &req.input.bucket).await.map_err(to_s3)?;
+        storage::bucket_create(&self.app, &ctx, &req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         }))
     }
 
-    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         let ctx = ctx_of(&req)?;
         let who = ctx.principal.subscriber();
-        let b = storage::bucket_get(&self.app, &ctx, &req.input.bucket).await.map_err(to_s3)?;
+        let b = storage::bucket_get(&self.app, &ctx, &req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         debug_assert_eq!(Some(b.subscriber_id), who);
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
-    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let ctx = ctx_of(&req)?;
-        storage::bucket_delete(&self.app, &ctx, &req.input.bucket).await.map_err(to_s3)?;
+        storage::bucket_delete(&self.app, &ctx, &req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -556,12 +654,17 @@ impl S3 for Endpoint {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let ctx = ctx_of(&req)?;
-        storage::bucket_get(&self.app, &ctx, &req.input.bucket).await.map_err(to_s3)?;
+        storage::bucket_get(&self.app, &ctx, &req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         // The default region: clients then sign for us-east-1, which is what we verify.
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
 
-    async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
         let ctx = ctx_of(&req)?;
         let rules: Vec<CorsRuleJson> = req
             .input
@@ -577,7 +680,10 @@ impl S3 for Endpoint {
             })
             .collect();
         if rules.is_empty() || rules.len() > 100 {
-            return Err(s3_error!(MalformedXML, "a CORS configuration holds 1 to 100 rules"));
+            return Err(s3_error!(
+                MalformedXML,
+                "a CORS configuration holds 1 to 100 rules"
+            ));
         }
         let json = serde_json::to_string(&rules).map_err(|e| S3Error::internal_error(e))?;
         storage::bucket_set_cors(&self.app, &ctx, &req.input.bucket, Some(&json))
@@ -586,14 +692,25 @@ impl S3 for Endpoint {
         Ok(S3Response::new(PutBucketCorsOutput::default()))
     }
 
-    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         let ctx = ctx_of(&req)?;
-        storage::bucket_get(&self.app, &ctx, &req.input.bucket).await.map_err(to_s3)?;
-        let json = storage::bucket_cors(&self.app, &req.input.bucket).await.map_err(to_s3)?;
+        storage::bucket_get(&self.app, &ctx, &req.input.bucket)
+            .await
+            .map_err(to_s3)?;
+        let json = storage::bucket_cors(&self.app, &req.input.bucket)
+            .await
+            .map_err(to_s3)?;
         let Some(json) = json else {
-            return Err(s3_error!(NoSuchCORSConfiguration, "the bucket has no CORS configuration"));
+            return Err(s3_error!(
+                NoSuchCORSConfiguration,
+                "the bucket has no CORS configuration"
+            ));
         };
-        let rules: Vec<CorsRuleJson> = serde_json::from_str(&json).map_err(|e| S3Error::internal_error(e))?;
+        let rules: Vec<CorsRuleJson> =
+            serde_json::from_str(&json).map_err(|e| S3Error::internal_error(e))?;
         Ok(S3Response::new(GetBucketCorsOutput {
             cors_rules: Some(
                 rules
@@ -622,7 +739,10 @@ impl S3 for Endpoint {
         Ok(S3Response::new(DeleteBucketCorsOutput::default()))
     }
 
-    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let Some(body) = i.body else {
@@ -657,9 +777,14 @@ impl S3 for Endpoint {
                 if_none_match: condition(&i.if_none_match),
             },
         };
-        let o = storage::put_object(&self.app, &ctx, put, sums.wrap(body, i.content_length, i.content_md5))
-            .await
-            .map_err(to_s3)?;
+        let o = storage::put_object(
+            &self.app,
+            &ctx,
+            put,
+            sums.wrap(body, i.content_length, i.content_md5),
+        )
+        .await
+        .map_err(to_s3)?;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&o.etag)),
             checksum_crc32: checksum_field(&o.meta, "crc32"),
@@ -671,13 +796,27 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
-        let o = storage::head_object(&self.app, &ctx, &i.bucket, &i.key).await.map_err(to_s3)?;
-        read_conditions(&o, &i.if_match, &i.if_unmodified_since, &i.if_none_match, &i.if_modified_since)?;
+        let o = storage::head_object(&self.app, &ctx, &i.bucket, &i.key)
+            .await
+            .map_err(to_s3)?;
+        read_conditions(
+            &o,
+            &i.if_match,
+            &i.if_unmodified_since,
+            &i.if_none_match,
+            &i.if_modified_since,
+        )?;
         if i.part_number.is_some() {
-            return Err(s3_error!(NotImplemented, "GET by part number is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "GET by part number is not supported"
+            ));
         }
         let (range, content_range) = match &i.range {
             None => (0..o.size, None),
@@ -699,7 +838,8 @@ impl S3 for Endpoint {
             last_modified: Some(ts(o.modified_at)),
             e_tag: Some(etag(&o.etag)),
             content_type: o.content_type.clone(),
-            metadata: Some(o.meta.user.clone().into_iter().collect()).filter(|m: &Metadata| !m.is_empty()),
+            metadata: Some(o.meta.user.clone().into_iter().collect())
+                .filter(|m: &Metadata| !m.is_empty()),
             content_encoding: o.meta.content_encoding.clone(),
             content_disposition: o.meta.content_disposition.clone(),
             content_language: o.meta.content_language.clone(),
@@ -715,18 +855,30 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
-        let o = storage::head_object(&self.app, &ctx, &i.bucket, &i.key).await.map_err(to_s3)?;
-        read_conditions(&o, &i.if_match, &i.if_unmodified_since, &i.if_none_match, &i.if_modified_since)?;
+        let o = storage::head_object(&self.app, &ctx, &i.bucket, &i.key)
+            .await
+            .map_err(to_s3)?;
+        read_conditions(
+            &o,
+            &i.if_match,
+            &i.if_unmodified_since,
+            &i.if_none_match,
+            &i.if_modified_since,
+        )?;
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(o.size as i64),
             accept_ranges: Some("bytes".into()),
             last_modified: Some(ts(o.modified_at)),
             e_tag: Some(etag(&o.etag)),
             content_type: o.content_type.clone(),
-            metadata: Some(o.meta.user.clone().into_iter().collect()).filter(|m: &Metadata| !m.is_empty()),
+            metadata: Some(o.meta.user.clone().into_iter().collect())
+                .filter(|m: &Metadata| !m.is_empty()),
             content_encoding: o.meta.content_encoding.clone(),
             content_disposition: o.meta.content_disposition.clone(),
             content_language: o.meta.content_language.clone(),
@@ -742,7 +894,10 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let ctx = ctx_of(&req)?;
         storage::delete_object(&self.app, &ctx, &req.input.bucket, &req.input.key)
             .await
@@ -750,7 +905,10 @@ impl S3 for Endpoint {
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
-    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         if i.delete.objects.len() > 1000 {
@@ -787,11 +945,16 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let (sb, sk) = copy_source(&i.copy_source)?;
-        let src = storage::head_object(&self.app, &ctx, &sb, &sk).await.map_err(to_s3)?;
+        let src = storage::head_object(&self.app, &ctx, &sb, &sk)
+            .await
+            .map_err(to_s3)?;
         read_conditions(
             &src,
             &i.copy_source_if_match,
@@ -800,7 +963,10 @@ impl S3 for Endpoint {
             &i.copy_source_if_modified_since,
         )
         .map_err(|e| match e.code() {
-            S3ErrorCode::NotModified => s3_error!(PreconditionFailed, "the source matched If-None-Match / was not modified"),
+            S3ErrorCode::NotModified => s3_error!(
+                PreconditionFailed,
+                "the source matched If-None-Match / was not modified"
+            ),
             _ => e,
         })?;
         let replace = i
@@ -840,7 +1006,10 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let prefix = i.prefix.clone().unwrap_or_default();
@@ -862,7 +1031,10 @@ impl S3 for Endpoint {
             delimiter: i.delimiter.clone(),
             max_keys: Some(max_keys(i.max_keys)? as i32),
             is_truncated: Some(l.truncated),
-            next_marker: l.next.clone().filter(|_| l.truncated && i.delimiter.is_some()),
+            next_marker: l
+                .next
+                .clone()
+                .filter(|_| l.truncated && i.delimiter.is_some()),
             contents: Some(l.objects.iter().map(object_of).collect()),
             common_prefixes: Some(
                 l.prefixes
@@ -875,7 +1047,10 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let prefix = i.prefix.clone().unwrap_or_default();
@@ -945,7 +1120,10 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let Some(body) = i.body else {
@@ -986,26 +1164,55 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let (sb, sk) = copy_source(&i.copy_source)?;
         let range = match &i.copy_source_range {
             None => None,
             Some(r) => {
-                let r = r.strip_prefix("bytes=").ok_or_else(|| s3_error!(InvalidArgument, "x-amz-copy-source-range must be bytes=first-last"))?;
-                let (a, b) = r.split_once('-').ok_or_else(|| s3_error!(InvalidArgument, "x-amz-copy-source-range must be bytes=first-last"))?;
-                let a: u64 = a.parse().map_err(|_| s3_error!(InvalidArgument, "bad range start"))?;
-                let b: u64 = b.parse().map_err(|_| s3_error!(InvalidArgument, "bad range end"))?;
+                let r = r.strip_prefix("bytes=").ok_or_else(|| {
+                    s3_error!(
+                        InvalidArgument,
+                        "x-amz-copy-source-range must be bytes=first-last"
+                    )
+                })?;
+                let (a, b) = r.split_once('-').ok_or_else(|| {
+                    s3_error!(
+                        InvalidArgument,
+                        "x-amz-copy-source-range must be bytes=first-last"
+                    )
+                })?;
+                let a: u64 = a
+                    .parse()
+                    .map_err(|_| s3_error!(InvalidArgument, "bad range start"))?;
+                let b: u64 = b
+                    .parse()
+                    .map_err(|_| s3_error!(InvalidArgument, "bad range end"))?;
                 if b < a {
-                    return Err(s3_error!(InvalidArgument, "the range ends before it starts"));
+                    return Err(s3_error!(
+                        InvalidArgument,
+                        "the range ends before it starts"
+                    ));
                 }
                 Some(a..b + 1)
             }
         };
-        let (p, _) = storage::part_copy(&self.app, &ctx, &i.bucket, &i.upload_id, i.part_number as i64, &sb, &sk, range)
-            .await
-            .map_err(to_s3)?;
+        let (p, _) = storage::part_copy(
+            &self.app,
+            &ctx,
+            &i.bucket,
+            &i.upload_id,
+            i.part_number as i64,
+            &sb,
+            &sk,
+            range,
+        )
+        .await
+        .map_err(to_s3)?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(etag(&p.etag)),
@@ -1027,7 +1234,12 @@ impl S3 for Endpoint {
             .and_then(|m| m.parts)
             .unwrap_or_default()
             .into_iter()
-            .map(|p| (p.part_number.unwrap_or(0) as i64, p.e_tag.map(|e| e.value().to_string()).unwrap_or_default()))
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0) as i64,
+                    p.e_tag.map(|e| e.value().to_string()).unwrap_or_default(),
+                )
+            })
             .collect();
         let cond = WriteIf {
             if_match: condition(&i.if_match),
@@ -1063,10 +1275,20 @@ impl S3 for Endpoint {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let max = i.max_uploads.unwrap_or(1000).clamp(1, 1000) as i64;
-        let after = i.key_marker.as_deref().map(|k| (k, i.upload_id_marker.as_deref().unwrap_or("")));
-        let mut ups = storage::upload_list(&self.app, &ctx, &i.bucket, i.prefix.as_deref().unwrap_or(""), after, max + 1)
-            .await
-            .map_err(to_s3)?;
+        let after = i
+            .key_marker
+            .as_deref()
+            .map(|k| (k, i.upload_id_marker.as_deref().unwrap_or("")));
+        let mut ups = storage::upload_list(
+            &self.app,
+            &ctx,
+            &i.bucket,
+            i.prefix.as_deref().unwrap_or(""),
+            after,
+            max + 1,
+        )
+        .await
+        .map_err(to_s3)?;
         let truncated = ups.len() as i64 > max;
         ups.truncate(max as usize);
         let last = ups.last().map(|u| (u.key.clone(), u.id.clone()));
@@ -1094,14 +1316,18 @@ impl S3 for Endpoint {
         }))
     }
 
-    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let ctx = ctx_of(&req)?;
         let i = req.input;
         let max = i.max_parts.unwrap_or(1000).clamp(1, 1000) as i64;
         let after = i64::from(i.part_number_marker.unwrap_or(0).max(0));
-        let (u, mut parts) = storage::part_list(&self.app, &ctx, &i.bucket, &i.upload_id, after, max + 1)
-            .await
-            .map_err(to_s3)?;
+        let (u, mut parts) =
+            storage::part_list(&self.app, &ctx, &i.bucket, &i.upload_id, after, max + 1)
+                .await
+                .map_err(to_s3)?;
         let truncated = parts.len() as i64 > max;
         parts.truncate(max as usize);
         Ok(S3Response::new(ListPartsOutput {
@@ -1111,7 +1337,10 @@ impl S3 for Endpoint {
             max_parts: Some(max as i32),
             is_truncated: Some(truncated),
             part_number_marker: i.part_number_marker,
-            next_part_number_marker: parts.last().filter(|_| truncated).map(|p| p.part_number as i32),
+            next_part_number_marker: parts
+                .last()
+                .filter(|_| truncated)
+                .map(|p| p.part_number as i32),
             parts: Some(
                 parts
                     .into_iter()

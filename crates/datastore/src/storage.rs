@@ -264,11 +264,13 @@ impl Tx {
 
     /// A bucket by name, whoever owns it (the S3 layer tells "not yours" from "no such bucket").
     pub async fn bucket_fetch(&mut self, name: &str) -> Result<Bucket> {
-        let row = sqlx::query(&format!("SELECT {BUCKET_COLS} FROM buckets WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&mut *self.tx)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let row = sqlx::query(&format!(
+            "SELECT {BUCKET_COLS} FROM buckets WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or(Error::NotFound)?;
         bucket(&row)
     }
 
@@ -302,12 +304,14 @@ impl Tx {
     }
 
     async fn bucket_add(&mut self, name: &str, bytes: i64, objects: i64) -> Result<()> {
-        sqlx::query("UPDATE buckets SET bytes = bytes + $2, objects = objects + $3 WHERE name = $1")
-            .bind(name)
-            .bind(bytes)
-            .bind(objects)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "UPDATE buckets SET bytes = bytes + $2, objects = objects + $3 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(bytes)
+        .bind(objects)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 

@@ -273,9 +273,10 @@ impl ServeArgs {
         let s3_listen = match self.s3_listen.clone().or(file.s3_listen).as_deref() {
             Some("off") => None,
             None => Some("127.0.0.1:9000".parse().expect("valid")),
-            Some(a) => Some(a.parse().with_context(|| {
-                format!("--s3-listen must be ADDR:PORT or off (got {a})")
-            })?),
+            Some(a) => Some(
+                a.parse()
+                    .with_context(|| format!("--s3-listen must be ADDR:PORT or off (got {a})"))?,
+            ),
         };
         let storage_disks = if !self.storage_disks.is_empty() {
             self.storage_disks.clone()
@@ -286,13 +287,14 @@ impl ServeArgs {
                     .collect()
             })
         };
-        let storage_parity = self.storage_parity.or(file.storage_parity).unwrap_or(
-            match storage_disks.len() {
-                0 | 1 => 0,
-                2 | 3 => 1,
-                _ => 2,
-            },
-        );
+        let storage_parity =
+            self.storage_parity
+                .or(file.storage_parity)
+                .unwrap_or(match storage_disks.len() {
+                    0 | 1 => 0,
+                    2 | 3 => 1,
+                    _ => 2,
+                });
         if storage_parity >= storage_disks.len() {
             bail!(
                 "--storage-parity must be less than the number of --storage-disk directories ({})",

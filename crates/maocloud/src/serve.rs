@@ -106,7 +106,13 @@ impl Platform {
         if let Some(l) = self.s3 {
             // Upkeep runs beside the job runner; tests (no runner) call each step themselves.
             let upkeep = self.config.jobs_interval_ms > 0;
-            run_storage(&self.app, l, self.config.s3_domain.as_deref(), upkeep, shutdown.clone())?;
+            run_storage(
+                &self.app,
+                l,
+                self.config.s3_domain.as_deref(),
+                upkeep,
+                shutdown.clone(),
+            )?;
         }
         let router = maocloud_api::app(self.state);
         let mut stop = shutdown.clone();

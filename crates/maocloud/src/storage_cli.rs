@@ -48,9 +48,13 @@ pub enum KeysCommand {
 #[derive(Debug, Subcommand)]
 pub enum BucketsCommand {
     List,
-    Create { name: String },
+    Create {
+        name: String,
+    },
     /// Delete an empty bucket.
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
 }
 
 pub async fn storage(c: &Client, out: Format, cmd: StorageCommand) -> anyhow::Result<()> {
@@ -65,10 +69,15 @@ pub async fn storage(c: &Client, out: Format, cmd: StorageCommand) -> anyhow::Re
             let v = match k {
                 KeysCommand::List => c.get("/api/v1/storage/keys").await?,
                 KeysCommand::Create { name } => {
-                    let v = c.post("/api/v1/storage/keys", &json!({"name": name})).await?;
+                    let v = c
+                        .post("/api/v1/storage/keys", &json!({"name": name}))
+                        .await?;
                     if out == Format::Table {
                         println!("Access key id:     {}", v["id"].as_str().unwrap_or(""));
-                        println!("Secret access key: {}", v["secret_access_key"].as_str().unwrap_or(""));
+                        println!(
+                            "Secret access key: {}",
+                            v["secret_access_key"].as_str().unwrap_or("")
+                        );
                         eprintln!("Keep the secret now: it is not shown again.");
                         return Ok(());
                     }
@@ -90,7 +99,8 @@ pub async fn storage(c: &Client, out: Format, cmd: StorageCommand) -> anyhow::Re
             let v = match b {
                 BucketsCommand::List => c.get("/api/v1/storage/buckets").await?,
                 BucketsCommand::Create { name } => {
-                    c.post("/api/v1/storage/buckets", &json!({"name": name})).await?
+                    c.post("/api/v1/storage/buckets", &json!({"name": name}))
+                        .await?
                 }
                 BucketsCommand::Delete { name } => {
                     c.delete(&format!("/api/v1/storage/buckets/{name}")).await?;
@@ -139,8 +149,12 @@ pub async fn storage(c: &Client, out: Format, cmd: StorageCommand) -> anyhow::Re
             let path = format!("/api/v1/subscribers/{subscriber}/storage-quota");
             let v = match (bytes, objects, clear) {
                 (Some(b), Some(o), false) => {
-                    c.request(reqwest::Method::PUT, &path, Some(&json!({"bytes": b, "objects": o})))
-                        .await?
+                    c.request(
+                        reqwest::Method::PUT,
+                        &path,
+                        Some(&json!({"bytes": b, "objects": o})),
+                    )
+                    .await?
                 }
                 (None, None, true) => c.delete(&path).await?,
                 _ => c.get(&path).await?,
@@ -148,7 +162,11 @@ pub async fn storage(c: &Client, out: Format, cmd: StorageCommand) -> anyhow::Re
             output::print(
                 out,
                 &v,
-                &[col("BYTES", "bytes"), col("OBJECTS", "objects"), col("MANUAL", "manual")],
+                &[
+                    col("BYTES", "bytes"),
+                    col("OBJECTS", "objects"),
+                    col("MANUAL", "manual"),
+                ],
             );
         }
         StorageCommand::Status => {

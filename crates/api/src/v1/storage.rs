@@ -5,7 +5,7 @@
 
 use super::ts;
 use crate::error::{ApiResult, Problem};
-use crate::extract::{Auth, Json};
+use crate::extract::{Auth, DeskAuth, Json};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -73,9 +73,16 @@ pub struct StorageKeyCreate {
 /// Your S3 access keys (operators: everyone's), revoked ones included.
 #[utoipa::path(get, path = "/api/v1/storage/keys", tag = "storage", security(("bearer" = [])),
     responses((status = 200, body = Vec<StorageKeyView>), (status = 401, body = Problem)))]
-async fn key_list(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<StorageKeyView>>> {
+async fn key_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<StorageKeyView>>> {
     Ok(axum::Json(
-        storage::key_list(&st.app, &ctx).await?.into_iter().map(key_view).collect(),
+        storage::key_list(&st.app, &ctx)
+            .await?
+            .into_iter()
+            .map(key_view)
+            .collect(),
     ))
 }
 
@@ -105,7 +112,9 @@ async fn key_revoke(
     Auth(ctx): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<StorageKeyView>> {
-    Ok(axum::Json(key_view(storage::key_revoke(&st.app, &ctx, &id).await?)))
+    Ok(axum::Json(key_view(
+        storage::key_revoke(&st.app, &ctx, &id).await?,
+    )))
 }
 
 /// A bucket with its live totals.
@@ -138,9 +147,16 @@ pub struct BucketCreate {
 /// Your buckets (operators: everyone's).
 #[utoipa::path(get, path = "/api/v1/storage/buckets", tag = "storage", security(("bearer" = [])),
     responses((status = 200, body = Vec<BucketView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn bucket_list(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<BucketView>>> {
+async fn bucket_list(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<BucketView>>> {
     Ok(axum::Json(
-        storage::bucket_list(&st.app, &ctx).await?.into_iter().map(bucket_view).collect(),
+        storage::bucket_list(&st.app, &ctx)
+            .await?
+            .into_iter()
+            .map(bucket_view)
+            .collect(),
     ))
 }
 
@@ -154,7 +170,9 @@ async fn bucket_create(
 ) -> ApiResult<(StatusCode, axum::Json<BucketView>)> {
     Ok((
         StatusCode::CREATED,
-        axum::Json(bucket_view(storage::bucket_create(&st.app, &ctx, &r.name).await?)),
+        axum::Json(bucket_view(
+            storage::bucket_create(&st.app, &ctx, &r.name).await?,
+        )),
     ))
 }
 
@@ -166,7 +184,9 @@ async fn bucket_get(
     Auth(ctx): Auth,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<BucketView>> {
-    Ok(axum::Json(bucket_view(storage::bucket_get(&st.app, &ctx, &name).await?)))
+    Ok(axum::Json(bucket_view(
+        storage::bucket_get(&st.app, &ctx, &name).await?,
+    )))
 }
 
 /// Delete an empty bucket.
@@ -214,7 +234,10 @@ fn quota_view(q: storage::Quota) -> QuotaView {
 /// Your object storage usage and quota.
 #[utoipa::path(get, path = "/api/v1/storage/usage", tag = "storage", security(("bearer" = [])),
     responses((status = 200, body = UsageView), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn usage_get(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<UsageView>> {
+async fn usage_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<UsageView>> {
     let u = storage::usage(&st.app, &ctx, None).await?;
     Ok(axum::Json(UsageView {
         bytes: u.bytes,
@@ -235,7 +258,10 @@ pub struct SubscriberUsageView {
 /// Operators: every subscriber's object storage usage.
 #[utoipa::path(get, path = "/api/v1/storage/usage/all", tag = "storage", security(("bearer" = [])),
     responses((status = 200, body = Vec<SubscriberUsageView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-async fn usage_all(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<Vec<SubscriberUsageView>>> {
+async fn usage_all(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<Vec<SubscriberUsageView>>> {
     Ok(axum::Json(
         storage::usage_all(&st.app, &ctx)
             .await?
@@ -251,8 +277,7 @@ async fn usage_all(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axu
 }
 
 fn subscriber_id(id: &str) -> ApiResult<SubscriberId> {
-    id.parse()
-        .map_err(|_| maocloud_app::Error::NotFound.into())
+    id.parse().map_err(|_| maocloud_app::Error::NotFound.into())
 }
 
 /// Operators: a subscriber's storage quota.
@@ -280,7 +305,7 @@ pub struct QuotaSet {
     responses((status = 200, body = QuotaView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn subscriber_quota_put(
     State(st): State<AppState>,
-    Auth(ctx): Auth,
+    DeskAuth(ctx): DeskAuth,
     Path(id): Path<String>,
     Json(q): Json<QuotaSet>,
 ) -> ApiResult<axum::Json<QuotaView>> {
@@ -299,13 +324,20 @@ async fn subscriber_quota_delete(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<QuotaView>> {
     let who = subscriber_id(&id)?;
-    Ok(axum::Json(quota_view(storage::quota_set(&st.app, &ctx, who, None).await?)))
+    Ok(axum::Json(quota_view(
+        storage::quota_set(&st.app, &ctx, who, None).await?,
+    )))
 }
 
 /// Operators: the store's disks, health and repair progress.
 #[utoipa::path(get, path = "/api/v1/storage/status", tag = "storage", security(("bearer" = [])),
     responses((status = 200, body = Object), (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem)))]
-async fn status_get(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<axum::Json<serde_json::Value>> {
+async fn status_get(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+) -> ApiResult<axum::Json<serde_json::Value>> {
     let s = storage::status(&st.app, &ctx).await?;
-    Ok(axum::Json(serde_json::to_value(s).map_err(maocloud_app::Error::internal)?))
+    Ok(axum::Json(
+        serde_json::to_value(s).map_err(maocloud_app::Error::internal)?,
+    ))
 }

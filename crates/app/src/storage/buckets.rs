@@ -100,8 +100,18 @@ pub async fn bucket_create(app: &App, ctx: &Ctx, name: &str) -> Result<Bucket> {
         Err(e) => return Err(e.into()),
     }
     tx.bucket_insert(&b).await?;
-    audit::record(&mut tx, ctx, now, "bucket.create", Some(name), Some(me), json!({})).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "bucket.create",
+        Some(name),
+        Some(me),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
+    app.meter().add(me, 1, 0, 0);
     Ok(b)
 }
 
@@ -118,7 +128,9 @@ pub async fn bucket_list(app: &App, ctx: &Ctx) -> Result<Vec<Bucket>> {
 pub async fn bucket_get(app: &App, ctx: &Ctx, name: &str) -> Result<Bucket> {
     let mut tx = app.db().read().await?;
     match tx.bucket_fetch(name).await {
-        Ok(b) if ctx.scope() == Scope::All || Some(b.subscriber_id) == ctx.principal.subscriber() => {
+        Ok(b)
+            if ctx.scope() == Scope::All || Some(b.subscriber_id) == ctx.principal.subscriber() =>
+        {
             Ok(b)
         }
         Ok(_) | Err(maocloud_datastore::Error::NotFound) => Err(refuse(
@@ -144,8 +156,16 @@ pub async fn bucket_delete(app: &App, ctx: &Ctx, name: &str) -> Result<()> {
         ));
     }
     tx.bucket_delete(name).await?;
-    audit::record(&mut tx, ctx, app.now(), "bucket.delete", Some(name), Some(me), json!({}))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "bucket.delete",
+        Some(name),
+        Some(me),
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -209,7 +229,7 @@ pub async fn quota_set(
     who: SubscriberId,
     quota: Option<(i64, i64)>,
 ) -> Result<Quota> {
-    ctx.require_operator(&[OperatorRole::Support])?;
+    ctx.require_operator(&[OperatorRole::Support, OperatorRole::Billing])?;
     if let Some((bytes, objects)) = quota {
         if bytes < 0 {
             return Err(Error::invalid("bytes", "must not be negative"));
@@ -221,8 +241,16 @@ pub async fn quota_set(
     let mut tx = app.db().write().await?;
     tx.account_fetch(who.0).await?;
     tx.storage_quota_set(who, quota, app.now()).await?;
-    audit::record(&mut tx, ctx, app.now(), "storage.quota", None, Some(who), json!({"quota": quota}))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        app.now(),
+        "storage.quota",
+        None,
+        Some(who),
+        json!({"quota": quota}),
+    )
+    .await?;
     tx.commit().await?;
     quota_of(app, who).await
 }

@@ -32,9 +32,15 @@ pub async fn key_create(app: &App, ctx: &Ctx, name: &str) -> Result<NewKey> {
     let me = acting_subscriber(app, ctx).await?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must be 1 to 64 printable characters"));
+        return Err(Error::invalid(
+            "name",
+            "must be 1 to 64 printable characters",
+        ));
     }
-    let id = format!("MCK{}", random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17));
+    let id = format!(
+        "MCK{}",
+        random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17)
+    );
     let secret = random_from(
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
         40,
@@ -57,8 +63,16 @@ pub async fn key_create(app: &App, ctx: &Ctx, name: &str) -> Result<NewKey> {
         });
     }
     tx.storage_key_insert(&key).await?;
-    audit::record(&mut tx, ctx, now, "storage_key.create", Some(&key.id), Some(me), json!({"name": key.name}))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "storage_key.create",
+        Some(&key.id),
+        Some(me),
+        json!({"name": key.name}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(NewKey { key, secret })
 }
@@ -82,8 +96,16 @@ pub async fn key_revoke(app: &App, ctx: &Ctx, id: &str) -> Result<StorageKey> {
             reason: "this key is already revoked".into(),
         });
     }
-    audit::record(&mut tx, ctx, now, "storage_key.revoke", Some(&key.id), Some(me), json!({}))
-        .await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "storage_key.revoke",
+        Some(&key.id),
+        Some(me),
+        json!({}),
+    )
+    .await?;
     let key = tx.storage_key_fetch(&ctx.scope(), id).await?;
     tx.commit().await?;
     Ok(key)

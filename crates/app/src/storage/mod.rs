@@ -14,13 +14,13 @@ mod upkeep;
 
 pub use buckets::*;
 pub use keys::*;
+pub use maocloud_datastore::storage::{
+    Bucket, DayCounters, Part, StorageKey, SubscriberUsage, Upload,
+};
 pub use meter::{counters, flush_meter, Meter};
 pub use multipart::*;
 pub use objects::*;
 pub use upkeep::*;
-pub use maocloud_datastore::storage::{
-    Bucket, DayCounters, Part, StorageKey, SubscriberUsage, Upload,
-};
 
 use crate::{App, Ctx, Error, Result};
 use maocloud_objstore::BlobStore;
@@ -61,8 +61,13 @@ pub(crate) fn refuse(code: Code, field: Option<&'static str>, reason: impl Into<
 
 /// The blob store attached to the platform.
 pub(crate) fn store(app: &App) -> Result<&Arc<dyn BlobStore>> {
-    app.blob_store()
-        .ok_or_else(|| refuse(Code::NotEnabled, None, "object storage is not enabled on this platform"))
+    app.blob_store().ok_or_else(|| {
+        refuse(
+            Code::NotEnabled,
+            None,
+            "object storage is not enabled on this platform",
+        )
+    })
 }
 
 /// The subscriber acting, refusing operators (they read, they don't write, subscribers' data)

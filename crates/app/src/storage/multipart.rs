@@ -2,8 +2,8 @@
 //! parts, complete (the object takes over its parts' extents: nothing is copied) and abort.
 
 use super::objects::{
-    check_key, commit_object, discard, head_object, hex, queue_garbage, read_object,
-    store_body, Body, ObjectInfo, ObjectMeta, WriteIf, MAX_PUT,
+    check_key, commit_object, discard, head_object, hex, queue_garbage, read_object, store_body,
+    Body, ObjectInfo, ObjectMeta, WriteIf, MAX_PUT,
 };
 use super::{acting_subscriber, buckets::owned_bucket, refuse, Code};
 use crate::{App, Ctx, Error, Result};
@@ -42,7 +42,12 @@ pub async fn upload_create(
     Ok(u)
 }
 
-async fn upload_of(app: &App, ctx: &Ctx, bucket: &str, id: &str) -> Result<(maocloud_types::SubscriberId, Upload)> {
+async fn upload_of(
+    app: &App,
+    ctx: &Ctx,
+    bucket: &str,
+    id: &str,
+) -> Result<(maocloud_types::SubscriberId, Upload)> {
     let me = acting_subscriber(app, ctx).await?;
     owned_bucket(app, me, bucket).await?;
     match app.db().read().await?.upload_fetch(bucket, id).await {
@@ -123,7 +128,11 @@ pub async fn part_upload(
     if let Err(e) = attempt {
         discard(app, &stored.extent).await;
         return Err(match e {
-            Error::NotFound => refuse(Code::NoSuchUpload, Some("upload_id"), "the upload does not exist"),
+            Error::NotFound => refuse(
+                Code::NoSuchUpload,
+                Some("upload_id"),
+                "the upload does not exist",
+            ),
             e => e,
         });
     }
@@ -160,7 +169,10 @@ pub async fn part_copy(
         content_md5: None,
         verify: None,
     };
-    Ok((part_upload(app, ctx, bucket, upload_id, number, body).await?, src))
+    Ok((
+        part_upload(app, ctx, bucket, upload_id, number, body).await?,
+        src,
+    ))
 }
 
 /// Parts of an upload numbered above `after`.
@@ -174,7 +186,12 @@ pub async fn part_list(
 ) -> Result<(Upload, Vec<Part>)> {
     let (me, u) = upload_of(app, ctx, bucket, upload_id).await?;
     app.meter().add(me, 1, 0, 0);
-    let parts = app.db().read().await?.part_list(upload_id, after, max.clamp(1, 1000)).await?;
+    let parts = app
+        .db()
+        .read()
+        .await?
+        .part_list(upload_id, after, max.clamp(1, 1000))
+        .await?;
     Ok((u, parts))
 }
 
@@ -210,12 +227,21 @@ pub async fn upload_complete(
 ) -> Result<ObjectInfo> {
     let (me, u) = upload_of(app, ctx, bucket, upload_id).await?;
     if chosen.is_empty() {
-        return Err(refuse(Code::InvalidArgument, Some("parts"), "name at least one part"));
+        return Err(refuse(
+            Code::InvalidArgument,
+            Some("parts"),
+            "name at least one part",
+        ));
     }
     let mut stored = Vec::new();
     let mut after = 0;
     loop {
-        let page = app.db().read().await?.part_list(upload_id, after, 1000).await?;
+        let page = app
+            .db()
+            .read()
+            .await?
+            .part_list(upload_id, after, 1000)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.part_number;
         stored.extend(page);
@@ -235,7 +261,9 @@ pub async fn upload_complete(
         prev = *n;
         let p = stored
             .iter()
-            .find(|p| p.part_number == *n && p.etag.trim_matches('"') == etag.trim().trim_matches('"'))
+            .find(|p| {
+                p.part_number == *n && p.etag.trim_matches('"') == etag.trim().trim_matches('"')
+            })
             .ok_or_else(|| {
                 refuse(
                     Code::InvalidPart,
@@ -251,7 +279,9 @@ pub async fn upload_complete(
             ));
         }
         let bytes: Vec<u8> = (0..p.etag.trim_matches('"').len() / 2)
-            .filter_map(|j| u8::from_str_radix(&p.etag.trim_matches('"')[2 * j..2 * j + 2], 16).ok())
+            .filter_map(|j| {
+                u8::from_str_radix(&p.etag.trim_matches('"')[2 * j..2 * j + 2], 16).ok()
+            })
             .collect();
         md5s.update(&bytes);
         size += p.size as u64;
@@ -273,7 +303,10 @@ pub async fn upload_complete(
         u.content_type.clone(),
         meta,
         extents,
-        Some((upload_id, &chosen.iter().map(|(n, _)| *n).collect::<Vec<_>>())),
+        Some((
+            upload_id,
+            &chosen.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        )),
     )
     .await?;
     app.meter().add(me, 1, 0, 0);

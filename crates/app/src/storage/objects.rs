@@ -200,15 +200,21 @@ pub(crate) async fn store_body(
     let extent = match store.put(id, counted.boxed()).await {
         Ok(e) => e,
         Err(maocloud_objstore::Error::Body(io)) => {
-            return Err(match io.into_inner().map(|b| b.downcast::<StreamRefusal>()) {
-                Some(Ok(r)) => r.0,
-                Some(Err(other)) => refuse(
-                    Code::InvalidArgument,
-                    None,
-                    format!("the request body could not be read: {other}"),
-                ),
-                None => refuse(Code::InvalidArgument, None, "the request body could not be read"),
-            })
+            return Err(
+                match io.into_inner().map(|b| b.downcast::<StreamRefusal>()) {
+                    Some(Ok(r)) => r.0,
+                    Some(Err(other)) => refuse(
+                        Code::InvalidArgument,
+                        None,
+                        format!("the request body could not be read: {other}"),
+                    ),
+                    None => refuse(
+                        Code::InvalidArgument,
+                        None,
+                        "the request body could not be read",
+                    ),
+                },
+            )
         }
         Err(e) => return Err(Error::internal(e)),
     };
@@ -298,9 +304,12 @@ pub async fn put_object(app: &App, ctx: &Ctx, put: PutObject, body: Body) -> Res
     let me = acting_subscriber(app, ctx).await?;
     owned_bucket(app, me, &put.bucket).await?;
     check_key(&put.key)?;
-    check_write_if(&put.cond, current(app, &put.bucket, &put.key).await?.as_ref())?;
+    let existing = current(app, &put.bucket, &put.key).await?;
+    check_write_if(&put.cond, existing.as_ref())?;
     let (bytes_left, objects_left) = room(app, me).await?;
-    if objects_left < 1 {
+    // An overwrite replaces an object: it needs no room in the count, and gets back its bytes.
+    let bytes_left = bytes_left + existing.as_ref().map_or(0, |o| o.size);
+    if objects_left < 1 && existing.is_none() {
         return Err(quota_refusal("object count"));
     }
     if body.length.is_some_and(|l| l > MAX_PUT) {
@@ -310,7 +319,11 @@ pub async fn put_object(app: &App, ctx: &Ctx, put: PutObject, body: Body) -> Res
         return Err(quota_refusal("GB stored"));
     }
     let limit = (bytes_left.max(0) as u64).min(MAX_PUT);
-    let over = if limit == MAX_PUT { too_large } else { over_quota };
+    let over = if limit == MAX_PUT {
+        too_large
+    } else {
+        over_quota
+    };
     let version = Uuid::now_v7();
     let verify = body.verify.is_some();
     let mut body = body;
@@ -406,7 +419,11 @@ pub(crate) async fn commit_object(
             // The upload goes as the object appears; parts not chosen become garbage.
             let parts = tx.upload_delete(upload).await?;
             if parts.is_empty() {
-                return Err(refuse(Code::NoSuchUpload, Some("upload_id"), "the upload does not exist"));
+                return Err(refuse(
+                    Code::NoSuchUpload,
+                    Some("upload_id"),
+                    "the upload does not exist",
+                ));
             }
             for p in parts.iter().filter(|p| !chosen.contains(&p.part_number)) {
                 queue_garbage(&mut tx, &format!("[{}]", p.extent), now).await?;
@@ -463,6 +480,7 @@ pub async fn head_object(app: &App, ctx: &Ctx, bucket: &str, key: &str) -> Resul
     let me = acting_subscriber(app, ctx).await?;
     owned_bucket(app, me, bucket).await?;
     check_key(key)?;
+    app.meter().add(me, 1, 0, 0);
     match current(app, bucket, key).await? {
         Some(o) => ObjectInfo::from_row(o, me),
         None => Err(refuse(
@@ -493,7 +511,7 @@ pub fn read_object(
         let to = range.end.min(end) - start;
         pieces.push((e.clone(), from..to));
     }
-    app.meter().add(info.owner, 1, 0, 0);
+    // The request was counted by `head_object`, which every read starts with.
     let meter = app.clone();
     let owner = info.owner;
     let s = futures::stream::iter(pieces)
@@ -626,8 +644,10 @@ pub async fn list_objects(
         }
         for o in rows {
             let rest = &o.key[prefix.len()..];
-            let group = delimiter
-                .and_then(|d| rest.find(d).map(|i| o.key[..prefix.len() + i + d.len()].to_string()));
+            let group = delimiter.and_then(|d| {
+                rest.find(d)
+                    .map(|i| o.key[..prefix.len() + i + d.len()].to_string())
+            });
             if let Some(cp) = group {
                 // The next query skips every key under this prefix at once.
                 let skip = format!("{cp}\u{10FFFF}");

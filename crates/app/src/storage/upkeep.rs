@@ -120,7 +120,10 @@ pub async fn scrub_step(app: &App, batch: i64) -> Result<bool> {
         .db()
         .read()
         .await?
-        .object_scan(cursor.as_ref().map(|(b, k)| (b.as_str(), k.as_str())), batch)
+        .object_scan(
+            cursor.as_ref().map(|(b, k)| (b.as_str(), k.as_str())),
+            batch,
+        )
         .await?;
     for o in &rows {
         let extents: Vec<Extent> = serde_json::from_str(&o.extents).map_err(Error::internal)?;

@@ -101,6 +101,21 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         .await;
     let vm_id = vm["id"].as_str().unwrap().to_string();
     s.run_jobs().await;
+    // Object storage: the owner's access key and bucket.
+    let (_, skey) = s
+        .post(
+            "/api/v1/storage/keys",
+            Some(&a.token),
+            json!({"name": "sweep"}),
+        )
+        .await;
+    let storage_key_id = skey["id"].as_str().unwrap().to_string();
+    s.post(
+        "/api/v1/storage/buckets",
+        Some(&a.token),
+        json!({"name": "sweep-bucket"}),
+    )
+    .await;
     // Contract lifecycle: a suspension, a proof request and an incident about the owner.
     let abuse = s
         .operator("abuse@maocloud.test", maocloud_types::OperatorRole::Abuse)
@@ -165,6 +180,10 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             image_id.clone()
         } else if path.starts_with("/api/v1/hosts/") {
             host_id.clone()
+        } else if path.starts_with("/api/v1/storage/keys/") {
+            storage_key_id.clone()
+        } else if path.starts_with("/api/v1/storage/buckets/") {
+            "sweep-bucket".to_string()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }

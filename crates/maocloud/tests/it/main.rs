@@ -16,5 +16,6 @@ mod contract;
 mod email;
 mod jobs;
 mod openapi;
+mod storage;
 mod tokens;
 mod webdriver;
