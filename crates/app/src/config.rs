@@ -56,6 +56,8 @@ pub struct Settings {
     pub public_url: String,
     /// `smtp://…`; when absent, mail goes to `<data_dir>/maildir`.
     pub smtp_url: Option<String>,
+    /// The S3 endpoint's address as clients use it, when object storage is on.
+    pub s3_url: Option<String>,
     /// The sender of every email.
     pub mail_from: String,
     /// Demo mode: seeded accounts; the demo operator may skip TOTP.
@@ -103,6 +105,7 @@ impl Settings {
             data_dir,
             public_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
+            s3_url: None,
             mail_from: "Maocloud <no-reply@maocloud.localhost>".into(),
             demo: false,
             operator_totp_required: true,

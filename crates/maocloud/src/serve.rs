@@ -42,6 +42,7 @@ impl Platform {
         let mut settings = Settings::new(config.data_dir.clone());
         settings.public_url = config.public_url.clone();
         settings.smtp_url = config.smtp_url.clone();
+        settings.s3_url = config.s3_listen.map(|a| s3_url(a, &config.public_url));
         settings.mail_from = config.mail_from.clone();
         settings.demo = config.demo;
         settings.operator_totp_required = !config.demo;
@@ -178,6 +179,17 @@ async fn attach_compute(app: &App, config: &ServeConfig) -> anyhow::Result<Optio
         }
     }
     Ok(Some(listener))
+}
+
+/// The S3 endpoint as clients reach it: its listen address, or the public host on its port
+/// when it listens on every interface.
+fn s3_url(listen: std::net::SocketAddr, public_url: &str) -> String {
+    if listen.ip().is_unspecified() {
+        if let Some(host) = url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_string)) {
+            return format!("http://{host}:{}", listen.port());
+        }
+    }
+    format!("http://{listen}")
 }
 
 /// Object storage on this machine: opens the erasure-coded engine over the configured disk

@@ -13,7 +13,8 @@
 //! documents and terms notices in the subscriber area), `admin_contract` (suspensions, proof
 //! requests, registered letters, terms versions and incidents in the back office), `compute`
 //! (VMs, their serial console over a websocket, SSH keys), `admin_compute` (hypervisors and
-//! every VM, read-only), and `assets` (static files).
+//! every VM, read-only), `storage` (buckets, their objects, S3 access keys; every subscriber's
+//! usage in the back office), and `assets` (static files).
 //!
 //! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
 //! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
@@ -37,6 +38,7 @@ mod contract;
 mod forms;
 mod public;
 mod records;
+mod storage;
 mod view;
 mod visitor;
 
@@ -58,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .merge(admin_contract::routes())
         .merge(compute::routes())
         .merge(admin_compute::routes())
+        .merge(storage::routes())
         .merge(assets::routes())
 }
 

@@ -64,6 +64,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "account/ssh_keys.html",
     "admin/hosts.html",
     "admin/vms.html",
+    "account/storage.html",
+    "account/storage_bucket.html",
+    "account/storage_keys.html",
+    "admin/storage.html",
 );
 
 fn env() -> &'static Environment<'static> {

@@ -63,6 +63,11 @@ const NOTICES: &[&str] = &[
     "vm_deleting",
     "ssh_key_added",
     "ssh_key_deleted",
+    "bucket_created",
+    "bucket_deleted",
+    "object_uploaded",
+    "object_deleted",
+    "storage_key_revoked",
 ];
 
 /// Content-Security-Policy of every console page: no script at all, styles and images from here.
