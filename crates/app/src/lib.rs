@@ -53,6 +53,9 @@ struct Inner {
     blob_store: std::sync::OnceLock<Arc<dyn maocloud_objstore::BlobStore>>,
     meter: storage::Meter,
     scrubber: storage::Scrubber,
+    keys: storage::KeyCache,
+    /// The platform's data key, read once from `<data_dir>/data.key` (see `seal`).
+    sealing_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl App {
@@ -73,6 +76,8 @@ impl App {
                 blob_store: std::sync::OnceLock::new(),
                 meter: storage::Meter::default(),
                 scrubber: storage::Scrubber::default(),
+                keys: storage::KeyCache::default(),
+                sealing_key: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -109,6 +114,9 @@ impl App {
     }
     pub(crate) fn scrubber(&self) -> &storage::Scrubber {
         &self.inner.scrubber
+    }
+    pub(crate) fn storage_keys(&self) -> &storage::KeyCache {
+        &self.inner.keys
     }
     pub(crate) fn mailer(&self) -> &dyn Mailer {
         &*self.inner.mailer

@@ -12,6 +12,15 @@ const KEY_FILE: &str = "data.key";
 
 /// The platform's 32-byte data key (object storage wraps each object's key with it, R-9.4).
 pub fn key_bytes(app: &App) -> Result<[u8; 32]> {
+    if let Some(k) = app.inner.sealing_key.get() {
+        return Ok(*k);
+    }
+    let k = read_or_create(app)?;
+    Ok(*app.inner.sealing_key.get_or_init(|| k))
+}
+
+/// Reads `data.key`, creating it on first use.
+fn read_or_create(app: &App) -> Result<[u8; 32]> {
     let path = app.settings().data_dir.join(KEY_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

@@ -9,6 +9,39 @@ use maocloud_types::SubscriberId;
 use rand::Rng;
 use serde_json::json;
 
+/// How long a resolved key is trusted without asking the database again. A revocation in this
+/// process takes effect at once; one made through another replica, within this delay.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keys resolved recently: the S3 endpoint resolves the key of every request (twice: to check
+/// the signature, then to know whose it is).
+#[derive(Default)]
+pub struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, (String, SubscriberId, std::time::Instant)>>);
+
+impl KeyCache {
+    fn get(&self, id: &str) -> Option<(String, SubscriberId)> {
+        let m = self.0.lock().expect("key cache lock");
+        m.get(id)
+            .filter(|(_, _, at)| at.elapsed() < CACHE_TTL)
+            .map(|(s, w, _)| (s.clone(), *w))
+    }
+    fn put(&self, id: &str, secret: &str, who: SubscriberId) {
+        let mut m = self.0.lock().expect("key cache lock");
+        if m.len() > 10_000 {
+            m.retain(|_, (_, _, at)| at.elapsed() < CACHE_TTL);
+        }
+        m.insert(id.to_string(), (secret.to_string(), who, std::time::Instant::now()));
+    }
+    /// Forgets every key of `who` (or all keys): after a revocation.
+    pub(crate) fn forget(&self, who: Option<SubscriberId>) {
+        let mut m = self.0.lock().expect("key cache lock");
+        match who {
+            Some(w) => m.retain(|_, (_, owner, _)| *owner != w),
+            None => m.clear(),
+        }
+    }
+}
+
 /// At most this many active keys per subscriber.
 pub const MAX_KEYS: i64 = 50;
 
@@ -108,6 +141,7 @@ pub async fn key_revoke(app: &App, ctx: &Ctx, id: &str) -> Result<StorageKey> {
     .await?;
     let key = tx.storage_key_fetch(&ctx.scope(), id).await?;
     tx.commit().await?;
+    app.storage_keys().forget(Some(me));
     Ok(key)
 }
 
@@ -124,6 +158,9 @@ pub async fn key_resolve(app: &App, access_key: &str) -> Result<(String, Subscri
     if access_key.len() > 128 {
         return Err(denied());
     }
+    if let Some(hit) = app.storage_keys().get(access_key) {
+        return Ok(hit);
+    }
     let mut tx = app.db().read().await?;
     let key = match tx
         .storage_key_fetch(&maocloud_datastore::Scope::All, access_key)
@@ -134,5 +171,6 @@ pub async fn key_resolve(app: &App, access_key: &str) -> Result<(String, Subscri
         Err(e) => return Err(e.into()),
     };
     let secret = String::from_utf8(seal::open(app, &key.secret)?).map_err(Error::internal)?;
+    app.storage_keys().put(access_key, &secret, key.subscriber_id);
     Ok((secret, key.subscriber_id))
 }
