@@ -94,13 +94,24 @@ pub fn router(app: App, domain: Option<&str>) -> anyhow::Result<axum::Router> {
                 return preflight(&app, bucket.as_deref(), req.headers()).await;
             }
             let method = req.method().clone();
-            let resp = match s3.call(req.map(s3s::Body::http_body_unsync)).await {
+            let has_body = req.headers().contains_key(http::header::TRANSFER_ENCODING)
+                || req
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .is_some_and(|v| v.as_bytes() != b"0");
+            let mut resp = match s3.call(req.map(s3s::Body::http_body_unsync)).await {
                 Ok(r) => r.map(AxumBody::new),
                 Err(e) => {
                     tracing::error!(error = ?e, "s3 request failed");
                     return StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 }
             };
+            // A request refused before its body was read leaves that body on the connection:
+            // say the connection ends, so the client doesn't send its next request into it.
+            if has_body && !resp.status().is_success() {
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
             match (origin, bucket) {
                 (Some(o), Some(b)) => with_cors(&app, &b, &o, &method, resp).await,
                 _ => resp,
@@ -565,9 +576,38 @@ fn unb64(s: &str) -> S3Result<String> {
         })
 }
 
-fn object_of(o: &ObjectInfo) -> Object {
+/// `encoding-type=url`: keys and prefixes in a listing are percent-encoded (clients ask for it
+/// so that any key survives XML; boto3 and the AWS CLI always do, and decode what they get).
+#[derive(Clone, Copy)]
+struct Enc(bool);
+
+impl Enc {
+    fn of(t: &Option<EncodingType>) -> Enc {
+        Enc(t.as_ref().is_some_and(|t| t.as_str().eq_ignore_ascii_case("url")))
+    }
+    fn s(self, v: &str) -> String {
+        if !self.0 {
+            return v.to_string();
+        }
+        let mut out = String::with_capacity(v.len());
+        for b in v.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                    out.push(b as char)
+                }
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    }
+    fn o(self, v: Option<String>) -> Option<String> {
+        v.map(|v| self.s(&v))
+    }
+}
+
+fn object_of(o: &ObjectInfo, enc: Enc) -> Object {
     Object {
-        key: Some(o.key.clone()),
+        key: Some(enc.s(&o.key)),
         size: Some(o.size as i64),
         e_tag: Some(etag(&o.etag)),
         last_modified: Some(ts(o.modified_at)),
@@ -630,11 +670,9 @@ impl S3 for Endpoint {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         let ctx = ctx_of(&req)?;
-        let who = ctx.principal.subscriber();
-        let b = storage::bucket_get(&self.app, &ctx, &req.input.bucket)
+        storage::bucket_owned(&self.app, &ctx, &req.input.bucket)
             .await
             .map_err(to_s3)?;
-        debug_assert_eq!(Some(b.subscriber_id), who);
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
@@ -654,7 +692,7 @@ impl S3 for Endpoint {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let ctx = ctx_of(&req)?;
-        storage::bucket_get(&self.app, &ctx, &req.input.bucket)
+        storage::bucket_owned(&self.app, &ctx, &req.input.bucket)
             .await
             .map_err(to_s3)?;
         // The default region: clients then sign for us-east-1, which is what we verify.
@@ -697,13 +735,10 @@ impl S3 for Endpoint {
         req: S3Request<GetBucketCorsInput>,
     ) -> S3Result<S3Response<GetBucketCorsOutput>> {
         let ctx = ctx_of(&req)?;
-        storage::bucket_get(&self.app, &ctx, &req.input.bucket)
+        let b = storage::bucket_owned(&self.app, &ctx, &req.input.bucket)
             .await
             .map_err(to_s3)?;
-        let json = storage::bucket_cors(&self.app, &req.input.bucket)
-            .await
-            .map_err(to_s3)?;
-        let Some(json) = json else {
+        let Some(json) = b.cors else {
             return Err(s3_error!(
                 NoSuchCORSConfiguration,
                 "the bucket has no CORS configuration"
@@ -1024,22 +1059,23 @@ impl S3 for Endpoint {
         )
         .await
         .map_err(to_s3)?;
+        let enc = Enc::of(&i.encoding_type);
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket),
-            prefix: i.prefix,
-            marker: i.marker,
-            delimiter: i.delimiter.clone(),
+            prefix: enc.o(i.prefix),
+            marker: enc.o(i.marker),
+            delimiter: enc.o(i.delimiter.clone()),
             max_keys: Some(max_keys(i.max_keys)? as i32),
             is_truncated: Some(l.truncated),
-            next_marker: l
+            next_marker: enc.o(l
                 .next
                 .clone()
-                .filter(|_| l.truncated && i.delimiter.is_some()),
-            contents: Some(l.objects.iter().map(object_of).collect()),
+                .filter(|_| l.truncated && i.delimiter.is_some())),
+            contents: Some(l.objects.iter().map(|o| object_of(o, enc)).collect()),
             common_prefixes: Some(
                 l.prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .map(|p| CommonPrefix { prefix: Some(enc.s(&p)) })
                     .collect(),
             ),
             encoding_type: i.encoding_type,
@@ -1072,21 +1108,22 @@ impl S3 for Endpoint {
         .await
         .map_err(to_s3)?;
         let count = l.objects.len() + l.prefixes.len();
+        let enc = Enc::of(&i.encoding_type);
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(i.bucket),
-            prefix: i.prefix,
-            delimiter: i.delimiter,
+            prefix: enc.o(i.prefix),
+            delimiter: enc.o(i.delimiter),
             max_keys: Some(max as i32),
             key_count: Some(count as i32),
             is_truncated: Some(l.truncated),
             continuation_token: i.continuation_token,
             next_continuation_token: l.next.as_deref().filter(|_| l.truncated).map(b64),
-            start_after: i.start_after,
-            contents: Some(l.objects.iter().map(object_of).collect()),
+            start_after: enc.o(i.start_after),
+            contents: Some(l.objects.iter().map(|o| object_of(o, enc)).collect()),
             common_prefixes: Some(
                 l.prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .map(|p| CommonPrefix { prefix: Some(enc.s(&p)) })
                     .collect(),
             ),
             encoding_type: i.encoding_type,

@@ -124,6 +124,13 @@ pub async fn bucket_list(app: &App, ctx: &Ctx) -> Result<Vec<Bucket>> {
     Ok(tx.bucket_list(&ctx.scope()).await?)
 }
 
+/// A bucket the acting subscriber owns, as the S3 endpoint sees it: `AccessDenied` for someone
+/// else's, `NoSuchBucket` for none, refused while suspended.
+pub async fn bucket_owned(app: &App, ctx: &Ctx, name: &str) -> Result<Bucket> {
+    let me = acting_subscriber(app, ctx).await?;
+    owned_bucket(app, me, name).await
+}
+
 /// A bucket of the caller's (404 for anyone else's, as every subscriber resource).
 pub async fn bucket_get(app: &App, ctx: &Ctx, name: &str) -> Result<Bucket> {
     let mut tx = app.db().read().await?;

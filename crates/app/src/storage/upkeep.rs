@@ -126,6 +126,13 @@ pub async fn scrub_step(app: &App, batch: i64) -> Result<bool> {
         )
         .await?;
     for o in &rows {
+        // The batch was read a while ago: an object deleted or overwritten since (its bytes
+        // perhaps already collected) is not scrubbed, nor reported as lost.
+        if !still_current(app, o).await? {
+            let mut p = app.scrubber().0.lock().expect("scrub lock");
+            p.cursor = Some((o.bucket.clone(), o.key.clone()));
+            continue;
+        }
         let extents: Vec<Extent> = serde_json::from_str(&o.extents).map_err(Error::internal)?;
         let mut lost = false;
         let mut sum = maocloud_objstore::ScrubOutcome::default();
@@ -135,6 +142,9 @@ pub async fn scrub_step(app: &App, batch: i64) -> Result<bool> {
             sum.corrupt += r.corrupt;
             sum.repaired += r.repaired;
             lost |= r.unrecoverable;
+        }
+        if lost && !still_current(app, o).await? {
+            continue;
         }
         if sum.missing + sum.corrupt > 0 {
             tracing::warn!(bucket = %o.bucket, key = %o.key, missing = sum.missing, corrupt = sum.corrupt, repaired = sum.repaired, "scrub found damaged shards");
@@ -158,6 +168,14 @@ pub async fn scrub_step(app: &App, batch: i64) -> Result<bool> {
         return Ok(true);
     }
     Ok(false)
+}
+
+async fn still_current(app: &App, o: &maocloud_datastore::storage::Object) -> Result<bool> {
+    match app.db().read().await?.object_fetch(&o.bucket, &o.key).await {
+        Ok(now) => Ok(now.version == o.version),
+        Err(maocloud_datastore::Error::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs a whole scrub pass now (tests, `maocloud storage scrub`).
