@@ -1,6 +1,8 @@
 //! `maocloud bench …`: measurements that need the platform's internals (seeding 100,000
 //! subscriptions through the HTTP API would measure Argon2, not billing). Prints numbers.
 
+pub use crate::bench_s3::s3;
+
 use crate::config::ServeConfig;
 use crate::serve::Platform;
 use maocloud_app::{billing, demo, Ctx};
@@ -24,6 +26,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 pub async fn invoice_run(n: u64, mut config: ServeConfig) -> anyhow::Result<()> {
     config.compute = crate::config::ComputeMode::Off;
+    config.s3_listen = None;
     let platform = Platform::build(config, Arc::new(SystemClock)).await?;
     let app = platform.app;
     let ctx = Ctx::system();

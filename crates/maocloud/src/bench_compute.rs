@@ -41,6 +41,7 @@ async fn platform(
             .into(),
         ),
         metadata_listen: Some("0.0.0.0:0".parse()?),
+        s3_listen: Some("off".into()),
         compute_pool: Some("10.199".into()),
         jobs_interval_ms: Some(1000),
         sweep_interval_secs: Some(0),

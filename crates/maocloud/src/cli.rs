@@ -343,6 +343,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         hosts: u32,
     },
+    /// S3 PUT/GET throughput (4 KiB, 1 MiB, 64 MiB objects; 1, 16, 64 in flight) against the
+    /// raw speed of the same disk, and the memory it takes.
+    S3 {
+        /// Where the platform keeps its data and the disk is measured [default: a temporary dir].
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Multiplies the number of objects per round.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// GET what the PUTs left in the page cache instead of dropping it first.
+        #[arg(long)]
+        warm: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -445,6 +458,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             config.demo = false;
             // Only the database is needed: no hypervisor, no metadata listener.
             config.compute = crate::config::ComputeMode::Off;
+            config.s3_listen = None;
             let platform = crate::serve::Platform::build(
                 config,
                 std::sync::Arc::new(maocloud_types::SystemClock),
@@ -1042,6 +1056,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::VmCycles { cycles, hosts }) => {
             crate::bench_compute::vm_cycles(cycles, hosts).await
+        }
+        Command::Bench(BenchCommand::S3 { dir, scale, warm }) => {
+            crate::bench::s3(dir, scale, warm).await
         }
     }
 }

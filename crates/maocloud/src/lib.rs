@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod bench;
 pub mod bench_compute;
+pub mod bench_s3;
 pub mod cli;
 pub mod client;
 pub mod compute_cli;

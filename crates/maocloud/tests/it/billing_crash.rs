@@ -18,6 +18,7 @@ async fn local_app(data: &std::path::Path) -> maocloud_app::App {
     let config = ServeArgs {
         data_dir: Some(data.to_path_buf()),
         compute: Some("off".into()),
+        s3_listen: Some("off".into()),
         ..Default::default()
     }
     .resolve()
@@ -33,6 +34,8 @@ fn serve(data: &std::path::Path, port: u16) -> Child {
         .args([
             "serve",
             "--compute",
+            "off",
+            "--s3-listen",
             "off",
             "--data-dir",
             data.to_str().unwrap(),

@@ -331,6 +331,8 @@ async fn serve_demo_prints_credentials_that_work() {
         .args([
             "serve",
             "--demo",
+            "--s3-listen",
+            "off",
             "--compute",
             "sim",
             "--metadata-listen",

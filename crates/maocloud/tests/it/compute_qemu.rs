@@ -250,6 +250,8 @@ fn serve(data: &std::path::Path, port: u16, pool: &str) -> std::process::Child {
         .args([
             "serve",
             "--demo",
+            "--s3-listen",
+            "off",
             "--compute",
             "qemu",
             "--compute-pool",

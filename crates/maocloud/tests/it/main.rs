@@ -18,5 +18,7 @@ mod email;
 mod jobs;
 mod openapi;
 mod storage;
+mod storage_clients;
+mod storage_crash;
 mod tokens;
 mod webdriver;
