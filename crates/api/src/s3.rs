@@ -66,6 +66,28 @@ impl S3Access for Access {
     }
 }
 
+/// Virtual-host-style addressing under one base domain: `bucket.domain[:port]` names the
+/// bucket; the domain itself, or any other host (an IP address, `localhost`), is path-style.
+/// (`s3s`'s `SingleDomain` keeps the port in the comparison and takes unknown hosts for
+/// bucket names, which breaks path-style requests to an address.)
+struct VirtualHosts(String);
+
+impl s3s::host::S3Host for VirtualHosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<s3s::host::VirtualHost<'a>> {
+        // Without the port (an IPv6 literal, `[::1]:9000`, is never under the domain).
+        let name = host.split(':').next().unwrap_or(host);
+        let vh = s3s::host::VirtualHost::new(self.0.as_str());
+        match name
+            .to_ascii_lowercase()
+            .strip_suffix(self.0.as_str())
+            .and_then(|b| b.strip_suffix('.'))
+        {
+            Some(bucket) if !bucket.is_empty() => Ok(vh.with_bucket(bucket.to_string())),
+            _ => Ok(vh),
+        }
+    }
+}
+
 /// Builds the S3 service; `domain`: the base domain for virtual-host-style addressing
 /// (`bucket.domain`), path-style always works.
 pub fn service(app: App, domain: Option<&str>) -> anyhow::Result<S3Service> {
@@ -73,7 +95,7 @@ pub fn service(app: App, domain: Option<&str>) -> anyhow::Result<S3Service> {
     b.set_auth(Auth(app.clone()));
     b.set_access(Access(app));
     if let Some(d) = domain {
-        b.set_host(s3s::host::SingleDomain::new(d)?);
+        b.set_host(VirtualHosts(d.to_ascii_lowercase()));
     }
     Ok(b.build())
 }
@@ -583,7 +605,9 @@ struct Enc(bool);
 
 impl Enc {
     fn of(t: &Option<EncodingType>) -> Enc {
-        Enc(t.as_ref().is_some_and(|t| t.as_str().eq_ignore_ascii_case("url")))
+        Enc(t
+            .as_ref()
+            .is_some_and(|t| t.as_str().eq_ignore_ascii_case("url")))
     }
     fn s(self, v: &str) -> String {
         if !self.0 {
@@ -1067,15 +1091,17 @@ impl S3 for Endpoint {
             delimiter: enc.o(i.delimiter.clone()),
             max_keys: Some(max_keys(i.max_keys)? as i32),
             is_truncated: Some(l.truncated),
-            next_marker: enc.o(l
-                .next
-                .clone()
-                .filter(|_| l.truncated && i.delimiter.is_some())),
+            next_marker: enc
+                .o(l.next
+                    .clone()
+                    .filter(|_| l.truncated && i.delimiter.is_some())),
             contents: Some(l.objects.iter().map(|o| object_of(o, enc)).collect()),
             common_prefixes: Some(
                 l.prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(enc.s(&p)) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc.s(&p)),
+                    })
                     .collect(),
             ),
             encoding_type: i.encoding_type,
@@ -1123,7 +1149,9 @@ impl S3 for Endpoint {
             common_prefixes: Some(
                 l.prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(enc.s(&p)) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc.s(&p)),
+                    })
                     .collect(),
             ),
             encoding_type: i.encoding_type,

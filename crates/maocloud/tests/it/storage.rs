@@ -494,3 +494,81 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A request signed as S3 clients sign it (SigV4, unsigned payload), sent to `addr` with the
+/// Host header `host` (virtual-host style puts the bucket there).
+async fn s3_request(
+    method: reqwest::Method,
+    addr: &str,
+    host: &str,
+    path: &str,
+    key: &maocloud_app::storage::NewKey,
+    body: Option<Bytes>,
+) -> reqwest::Response {
+    let amz_date = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let auth = maocloud::bench_s3::sigv4(&maocloud::bench_s3::SigV4 {
+        method: method.as_str(),
+        host,
+        path,
+        key: &key.key.id,
+        secret: &key.secret,
+        amz_date: &amz_date,
+    });
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{addr}{path}"))
+        .header("host", host)
+        .header("x-amz-date", amz_date)
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header("authorization", auth);
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_host_style_addressing_reaches_the_same_objects() {
+    let s = TestServer::start_with(Db::Sqlite, |c| {
+        c.s3_domain = Some("s3.maocloud.test".into())
+    })
+    .await;
+    let alice = with_storage(&s, "alice@example.test").await;
+    let a = as_sub(&alice.id);
+    let key = storage::key_create(&s.app, &a, "vh").await.unwrap();
+    storage::bucket_create(&s.app, &a, "vhosted").await.unwrap();
+    let addr = s.s3_url.clone().unwrap();
+    let port = addr.rsplit(':').next().unwrap();
+    let vhost = format!("vhosted.s3.maocloud.test:{port}");
+    let r = s3_request(
+        reqwest::Method::PUT,
+        &addr,
+        &vhost,
+        "/dir/hello.txt",
+        &key,
+        Some(pattern(5000, 3)),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // Path style on the bare domain finds it.
+    let plain = format!("s3.maocloud.test:{port}");
+    let r = s3_request(
+        reqwest::Method::GET,
+        &addr,
+        &plain,
+        "/vhosted/dir/hello.txt",
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), pattern(5000, 3));
+    // And virtual-host style lists it.
+    let r = s3_request(reqwest::Method::GET, &addr, &vhost, "/", &key, None).await;
+    let xml = r.text().await.unwrap();
+    assert!(
+        xml.contains("<Key>dir/hello.txt</Key>") && xml.contains("<Name>vhosted</Name>"),
+        "{xml}"
+    );
+}
