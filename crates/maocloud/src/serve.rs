@@ -195,7 +195,10 @@ fn nodelay(l: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net
 /// when it listens on every interface.
 fn s3_url(listen: std::net::SocketAddr, public_url: &str) -> String {
     if listen.ip().is_unspecified() {
-        if let Some(host) = url::Url::parse(public_url).ok().and_then(|u| u.host_str().map(str::to_string)) {
+        if let Some(host) = url::Url::parse(public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
             return format!("http://{host}:{}", listen.port());
         }
     }

@@ -16,7 +16,9 @@ const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Keys resolved recently: the S3 endpoint resolves the key of every request (twice: to check
 /// the signature, then to know whose it is).
 #[derive(Default)]
-pub struct KeyCache(std::sync::Mutex<std::collections::HashMap<String, (String, SubscriberId, std::time::Instant)>>);
+pub struct KeyCache(
+    std::sync::Mutex<std::collections::HashMap<String, (String, SubscriberId, std::time::Instant)>>,
+);
 
 impl KeyCache {
     fn get(&self, id: &str) -> Option<(String, SubscriberId)> {
@@ -30,7 +32,10 @@ impl KeyCache {
         if m.len() > 10_000 {
             m.retain(|_, (_, _, at)| at.elapsed() < CACHE_TTL);
         }
-        m.insert(id.to_string(), (secret.to_string(), who, std::time::Instant::now()));
+        m.insert(
+            id.to_string(),
+            (secret.to_string(), who, std::time::Instant::now()),
+        );
     }
     /// Forgets every key of `who` (or all keys): after a revocation.
     pub(crate) fn forget(&self, who: Option<SubscriberId>) {
@@ -171,6 +176,7 @@ pub async fn key_resolve(app: &App, access_key: &str) -> Result<(String, Subscri
         Err(e) => return Err(e.into()),
     };
     let secret = String::from_utf8(seal::open(app, &key.secret)?).map_err(Error::internal)?;
-    app.storage_keys().put(access_key, &secret, key.subscriber_id);
+    app.storage_keys()
+        .put(access_key, &secret, key.subscriber_id);
     Ok((secret, key.subscriber_id))
 }

@@ -18,7 +18,9 @@ const SIZE: usize = (2 << 20) + 77_777;
 
 /// What object `key` holds: bytes derived from its name, so a torn or mixed object shows.
 fn content(key: &str) -> Bytes {
-    let seed = key.bytes().fold(17u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    let seed = key
+        .bytes()
+        .fold(17u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
     (0..SIZE)
         .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed).to_le_bytes()[2])
         .collect::<Vec<u8>>()
@@ -125,7 +127,11 @@ async fn uploads_killed_half_way_leave_whole_objects_or_none() {
     // Kill once a few dozen objects are in, with uploads surely in flight.
     let deadline = Instant::now() + Duration::from_secs(120);
     while done.load(Ordering::SeqCst) < 40 {
-        assert!(Instant::now() < deadline, "uploads too slow: {} done", done.load(Ordering::SeqCst));
+        assert!(
+            Instant::now() < deadline,
+            "uploads too slow: {} done",
+            done.load(Ordering::SeqCst)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL");
@@ -136,7 +142,9 @@ async fn uploads_killed_half_way_leave_whole_objects_or_none() {
     let acked = acked.lock().unwrap().clone();
 
     // Every object in the index is whole; every acknowledged one is there.
-    let listing = storage::list_objects(&s.app, &a, "crash", "", None, None, 1000).await.unwrap();
+    let listing = storage::list_objects(&s.app, &a, "crash", "", None, None, 1000)
+        .await
+        .unwrap();
     let present: Vec<String> = listing.objects.iter().map(|o| o.key.clone()).collect();
     for key in &acked {
         assert!(present.contains(key), "{key} was acknowledged but is gone");
@@ -147,15 +155,30 @@ async fn uploads_killed_half_way_leave_whole_objects_or_none() {
         assert!(bytes == content(&o.key), "{} is torn", o.key);
     }
     let u = storage::usage(&s.app, &a, None).await.unwrap();
-    assert_eq!(u.objects as usize, present.len(), "the bucket's totals match its objects");
+    assert_eq!(
+        u.objects as usize,
+        present.len(),
+        "the bucket's totals match its objects"
+    );
     assert_eq!(u.bytes as usize, present.len() * SIZE);
 
     // Bytes of the interrupted writes are orphans: swept, and the objects stay whole.
-    let swept = storage::sweep_orphans(&s.app, Duration::ZERO).await.unwrap();
-    assert_eq!(storage::sweep_orphans(&s.app, Duration::ZERO).await.unwrap(), 0);
+    let swept = storage::sweep_orphans(&s.app, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage::sweep_orphans(&s.app, Duration::ZERO)
+            .await
+            .unwrap(),
+        0
+    );
     for o in &listing.objects {
         let bytes = maocloud_api::s3::read_all(&s.app, o).await.unwrap();
-        assert!(bytes == content(&o.key), "{} is damaged after the sweep", o.key);
+        assert!(
+            bytes == content(&o.key),
+            "{} is damaged after the sweep",
+            o.key
+        );
     }
     // Nothing else is left on the disks: one shard per object on each of the 4 disks, no
     // temporary file.
@@ -178,7 +201,13 @@ fn files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
-                .map(|e| if e.path().is_dir() { files(&e.path()) } else { 1 })
+                .map(|e| {
+                    if e.path().is_dir() {
+                        files(&e.path())
+                    } else {
+                        1
+                    }
+                })
                 .sum()
         })
         .unwrap_or(0)
