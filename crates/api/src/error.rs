@@ -145,7 +145,8 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, Vec<FieldError>) {
                 | Code::BucketAlreadyOwnedByYou
                 | Code::BucketNotEmpty
                 | Code::QuotaExceeded
-                | Code::Suspended => (StatusCode::CONFLICT, "conflict"),
+                | Code::Suspended
+                | Code::ReadOnly => (StatusCode::CONFLICT, "conflict"),
                 Code::NotEnabled => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             };
             (status, kind, fields)

@@ -310,6 +310,7 @@ fn to_s3(e: Error) -> S3Error {
                 Some(StatusCode::FORBIDDEN),
             ),
             Code::Suspended => (S3ErrorCode::AccountProblem, None),
+            Code::ReadOnly => (S3ErrorCode::AccessDenied, None),
             Code::NotEnabled => (S3ErrorCode::ServiceUnavailable, None),
         },
         Error::Invalid(_) => (S3ErrorCode::InvalidArgument, None),

@@ -448,8 +448,8 @@ pub(crate) async fn carry_out(app: &App, on: Date, clock: Option<&str>) -> Resul
 }
 
 /// The daily sweep's part: erases what ended contracts kept beyond their grace period. The
-/// subscriber keeps read-only sign-in for their invoices (R-6.1d). Their VMs and disks are
-/// deleted (storage erases its data here when it arrives).
+/// subscriber keeps read-only sign-in for their invoices (R-6.1d). Their VMs and disks, and
+/// their buckets with every object, are deleted.
 pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> Result<u64> {
     let due = {
         let mut tx = app.db().read().await?;
@@ -459,6 +459,7 @@ pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> R
         let mut tx = app.db().write().await?;
         tx.termination_erased(&t.id, app.now()).await?;
         let vms = crate::compute::vms::erase_all(&mut tx, t.subscriber_id, app.now()).await?;
+        let buckets = crate::storage::erase_all(&mut tx, t.subscriber_id, app.now()).await?;
         audit::record(
             &mut tx,
             &Ctx::system(),
@@ -466,10 +467,12 @@ pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> R
             "termination.erase",
             Some(&t.id),
             Some(t.subscriber_id),
-            json!({ "vms": vms }),
+            json!({ "vms": vms, "buckets": buckets }),
         )
         .await?;
         tx.commit().await?;
+        // Revoked keys stop working at once, not when this process's cache expires.
+        app.storage_keys().forget(Some(t.subscriber_id));
     }
     Ok(due.len() as u64)
 }

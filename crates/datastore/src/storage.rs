@@ -293,6 +293,38 @@ impl Tx {
         Ok(())
     }
 
+    /// Removes a bucket with everything in it (erasure, R-7.3c); returns the extent descriptors
+    /// (JSON arrays) of its objects and uploads' parts, for their bytes to be deleted.
+    pub async fn bucket_purge(&mut self, name: &str) -> Result<Vec<String>> {
+        self.check_writable()?;
+        let mut extents = Vec::new();
+        for r in sqlx::query("DELETE FROM objects WHERE bucket = $1 RETURNING extents")
+            .bind(name)
+            .fetch_all(&mut *self.tx)
+            .await?
+        {
+            extents.push(col::get(&r, "extents")?);
+        }
+        for r in sqlx::query(
+            "DELETE FROM upload_parts WHERE upload_id IN (SELECT id FROM uploads WHERE bucket = $1) RETURNING extent",
+        )
+        .bind(name)
+        .fetch_all(&mut *self.tx)
+        .await?
+        {
+            let e: String = col::get(&r, "extent")?;
+            extents.push(format!("[{e}]"));
+        }
+        for table in ["uploads", "buckets"] {
+            let key = if table == "buckets" { "name" } else { "bucket" };
+            sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1"))
+                .bind(name)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(extents)
+    }
+
     pub async fn bucket_set_cors(&mut self, name: &str, cors: Option<&str>) -> Result<()> {
         self.check_writable()?;
         sqlx::query("UPDATE buckets SET cors = $2 WHERE name = $1")
@@ -618,14 +650,14 @@ impl Tx {
         Ok(())
     }
 
-    /// The oldest garbage queued before `before`: `(id, extent descriptor)`.
+    /// The oldest garbage queued at or before `before`: `(id, extent descriptor)`.
     pub async fn garbage_peek(
         &mut self,
         before: Timestamp,
         limit: i64,
     ) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT id, extent FROM storage_garbage WHERE queued_at < $1 ORDER BY queued_at, id LIMIT $2",
+            "SELECT id, extent FROM storage_garbage WHERE queued_at <= $1 ORDER BY queued_at, id LIMIT $2",
         )
         .bind(us(before))
         .bind(limit)

@@ -62,7 +62,7 @@ pub(crate) async fn owned_bucket(app: &App, who: SubscriberId, name: &str) -> Re
 }
 
 pub async fn bucket_create(app: &App, ctx: &Ctx, name: &str) -> Result<Bucket> {
-    let me = acting_subscriber(app, ctx).await?;
+    let me = super::writing_subscriber(app, ctx).await?;
     check_bucket_name(name).map_err(|why| refuse(Code::InvalidBucketName, Some("name"), why))?;
     let now = app.now();
     let b = Bucket {
@@ -179,7 +179,7 @@ pub async fn bucket_delete(app: &App, ctx: &Ctx, name: &str) -> Result<()> {
 
 /// Stores a bucket's CORS rules (the S3 endpoint's JSON form), or removes them.
 pub async fn bucket_set_cors(app: &App, ctx: &Ctx, name: &str, cors: Option<&str>) -> Result<()> {
-    let me = acting_subscriber(app, ctx).await?;
+    let me = super::writing_subscriber(app, ctx).await?;
     owned_bucket(app, me, name).await?;
     let mut tx = app.db().write().await?;
     tx.bucket_set_cors(name, cors).await?;

@@ -51,6 +51,8 @@ pub enum Code {
     QuotaExceeded,
     /// The subscriber is suspended (R-7.1c): nothing is served, nothing is lost.
     Suspended,
+    /// Every contract has ended: data is kept read-only until erased (R-7.3c).
+    ReadOnly,
     /// This platform runs without object storage.
     NotEnabled,
 }
@@ -76,6 +78,47 @@ pub(crate) async fn acting_subscriber(app: &App, ctx: &Ctx) -> Result<Subscriber
     let me = ctx.require_subscriber()?;
     ensure_not_suspended(app, me).await?;
     Ok(me)
+}
+
+/// The subscriber acting, for a change to their data: as [`acting_subscriber`], and refused
+/// once every contract has ended (R-7.3c: data kept read-only until erased; deleting stays
+/// possible — it is theirs to remove early).
+pub(crate) async fn writing_subscriber(app: &App, ctx: &Ctx) -> Result<SubscriberId> {
+    let me = acting_subscriber(app, ctx).await?;
+    let subs = app
+        .db()
+        .read()
+        .await?
+        .subscription_list(&maocloud_datastore::Scope::All, me)
+        .await?;
+    if !subs.is_empty() && !subs.iter().any(|s| s.status == "active") {
+        return Err(refuse(
+            Code::ReadOnly,
+            None,
+            "your contract has ended: your buckets are kept read-only until their erasure date; download what you need",
+        ));
+    }
+    Ok(me)
+}
+
+/// R-7.3c: erases a subscriber's object storage after the grace period, in the caller's
+/// transaction: every bucket with its objects and uploads (their bytes queued for deletion),
+/// and every access key revoked. Returns how many buckets.
+pub(crate) async fn erase_all(
+    tx: &mut maocloud_datastore::Tx,
+    who: SubscriberId,
+    now: maocloud_types::Timestamp,
+) -> Result<usize> {
+    let buckets = tx
+        .bucket_list(&maocloud_datastore::Scope::Subscriber(who))
+        .await?;
+    for b in &buckets {
+        for extents in tx.bucket_purge(&b.name).await? {
+            objects::queue_garbage(tx, &extents, now).await?;
+        }
+    }
+    tx.storage_keys_revoke_all(who, now).await?;
+    Ok(buckets.len())
 }
 
 /// R-7.1c: a suspended subscriber's requests are refused with the reason; data stays.

@@ -24,7 +24,7 @@ pub async fn upload_create(
     content_type: Option<String>,
     meta: ObjectMeta,
 ) -> Result<Upload> {
-    let me = acting_subscriber(app, ctx).await?;
+    let me = super::writing_subscriber(app, ctx).await?;
     owned_bucket(app, me, bucket).await?;
     check_key(key)?;
     let u = Upload {
@@ -70,6 +70,7 @@ pub async fn part_upload(
     number: i64,
     body: Body,
 ) -> Result<Part> {
+    super::writing_subscriber(app, ctx).await?;
     let (me, u) = upload_of(app, ctx, bucket, upload_id).await?;
     if !(1..=MAX_PARTS).contains(&number) {
         return Err(refuse(
@@ -225,6 +226,7 @@ pub async fn upload_complete(
     chosen: &[(i64, String)],
     cond: &WriteIf,
 ) -> Result<ObjectInfo> {
+    super::writing_subscriber(app, ctx).await?;
     let (me, u) = upload_of(app, ctx, bucket, upload_id).await?;
     if chosen.is_empty() {
         return Err(refuse(

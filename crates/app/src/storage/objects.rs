@@ -301,7 +301,7 @@ pub struct PutObject {
 }
 
 pub async fn put_object(app: &App, ctx: &Ctx, put: PutObject, body: Body) -> Result<ObjectInfo> {
-    let me = acting_subscriber(app, ctx).await?;
+    let me = super::writing_subscriber(app, ctx).await?;
     owned_bucket(app, me, &put.bucket).await?;
     check_key(&put.key)?;
     let existing = current(app, &put.bucket, &put.key).await?;

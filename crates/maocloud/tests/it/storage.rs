@@ -572,3 +572,95 @@ async fn virtual_host_style_addressing_reaches_the_same_objects() {
         "{xml}"
     );
 }
+
+// R-7.3c: at the contract's end date the buckets become read-only (reads and deletes still
+// work, for export); after the grace period they are erased with every object and the keys
+// are revoked.
+crate::both_dbs!(
+    an_ended_contract_keeps_buckets_read_only_then_erases_them_r_7_3c,
+    |s: TestServer| async move {
+        let alice = with_storage(&s, "alice@example.test").await;
+        let a = as_sub(&alice.id);
+        let key = storage::key_create(&s.app, &a, "export").await.unwrap();
+        storage::bucket_create(&s.app, &a, "archive").await.unwrap();
+        for k in ["a", "b"] {
+            storage::put_object(
+                &s.app,
+                &a,
+                put("archive", k),
+                Body::from_bytes(pattern(200_000, 4)),
+            )
+            .await
+            .unwrap();
+        }
+        let (_, subs) = s.get("/api/v1/subscriptions", Some(&alice.token)).await;
+        let sub_id = subs[0]["id"].as_str().unwrap();
+        let (st, v) = s
+            .post(
+                &format!("/api/v1/subscriptions/{sub_id}/termination"),
+                Some(&alice.token),
+                json!({"end": "month_end"}),
+            )
+            .await;
+        assert_eq!(st.as_u16() / 100, 2, "{v}");
+        storage::put_object(
+            &s.app,
+            &a,
+            put("archive", "c"),
+            Body::from_bytes(pattern(10, 1)),
+        )
+        .await
+        .expect("writable until the end date");
+        // The day after the end date (30 November).
+        s.clock.advance(jiff::SignedDuration::from_hours(24 * 5));
+        maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        let refused = storage::put_object(
+            &s.app,
+            &a,
+            put("archive", "d"),
+            Body::from_bytes(pattern(10, 1)),
+        )
+        .await;
+        assert_eq!(code_of(refused), Code::ReadOnly);
+        assert_eq!(
+            code_of(storage::bucket_create(&s.app, &a, "more").await),
+            Code::ReadOnly
+        );
+        assert_eq!(
+            read(&s, &a, "archive", "a").await,
+            pattern(200_000, 4),
+            "readable for export"
+        );
+        assert!(storage::delete_object(&s.app, &a, "archive", "c")
+            .await
+            .unwrap());
+        assert!(storage::key_resolve(&s.app, &key.key.id).await.is_ok());
+        // After the 30-day grace period: erased.
+        s.clock.advance(jiff::SignedDuration::from_hours(24 * 31));
+        maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        assert!(storage::bucket_list(&s.app, &a).await.unwrap().is_empty());
+        assert!(
+            storage::key_resolve(&s.app, &key.key.id).await.is_err(),
+            "keys revoked"
+        );
+        storage::collect_garbage(&s.app, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        let disks = s.data.path().join("storage");
+        let left: usize = (1..=4)
+            .map(|d| walk_if(&disks.join(format!("disk{d}/shards"))).len())
+            .sum();
+        assert_eq!(
+            left, 0,
+            "no byte of the erased objects is left on the disks"
+        );
+    }
+);
+
+fn walk_if(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if dir.exists() {
+        walk(dir)
+    } else {
+        vec![]
+    }
+}
