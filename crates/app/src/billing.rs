@@ -416,12 +416,12 @@ fn vat_json(d: &Draft) -> serde_json::Value {
 }
 
 /// The buyer as printed on a document, and their account (for the notice).
+/// The buyer as a document records it, their account and their delivery choice.
 async fn buyer_json(
     tx: &mut Tx,
     subscriber: SubscriberId,
-) -> Result<(serde_json::Value, maocloud_datastore::Account)> {
-    let p = tx.subscriber_profile_fetch(&Scope::All, subscriber).await?;
-    let a = tx.account_fetch(subscriber.0).await?;
+) -> Result<(serde_json::Value, maocloud_datastore::Account, String)> {
+    let (a, p, delivery) = tx.billing_party(subscriber).await?;
     Ok((
         json!({
             "id": subscriber.to_string(),
@@ -438,6 +438,7 @@ async fn buyer_json(
             "email": a.email,
         }),
         a,
+        delivery,
     ))
 }
 
@@ -471,7 +472,7 @@ async fn issue(
     };
     let series = format!("{prefix}{}", issue_date.year());
     let seq = tx.sequence_next(&series).await?;
-    let (buyer, account) = buyer_json(tx, subscriber).await?;
+    let (buyer, account, delivery) = buyer_json(tx, subscriber).await?;
     let record = InvoiceRecord {
         id: InvoiceId::new(),
         kind: kind.into(),
@@ -516,7 +517,7 @@ async fn issue(
     );
     notify::send(app, tx, &account, subject, &body).await?;
     crate::sepa::schedule_for_invoice(app, tx, &record).await?;
-    if tx.invoice_delivery_fetch(subscriber).await? == "paper" {
+    if delivery == "paper" {
         tx.print_queue_add(record.id, subscriber, app.now()).await?;
     }
     Ok(record)

@@ -42,6 +42,12 @@ const PROFILE_COLS: &str = "account_id, customer_kind, full_name, company_name, 
     created_at, updated_at";
 
 fn profile(row: &AnyRow) -> Result<SubscriberProfile> {
+    profile_as(row, "")
+}
+
+/// A profile from a row where its `status`, `created_at` and `updated_at` carry `prefix`
+/// (a join with `accounts`, which has columns of the same names).
+fn profile_as(row: &AnyRow, prefix: &str) -> Result<SubscriberProfile> {
     Ok(SubscriberProfile {
         id: col::id(row, "account_id")?,
         customer_kind: col::get(row, "customer_kind")?,
@@ -55,9 +61,9 @@ fn profile(row: &AnyRow) -> Result<SubscriberProfile> {
         city: col::get(row, "city")?,
         country: col::get(row, "country")?,
         phone: col::get(row, "phone")?,
-        status: col::get(row, "status")?,
-        created_at: col::ts(row, "created_at")?,
-        updated_at: col::ts(row, "updated_at")?,
+        status: col::get(row, &format!("{prefix}status"))?,
+        created_at: col::ts(row, &format!("{prefix}created_at"))?,
+        updated_at: col::ts(row, &format!("{prefix}updated_at"))?,
     })
 }
 
@@ -234,6 +240,31 @@ impl Tx {
     }
 
     /// A subscriber's profile, if the scope may see it.
+    /// What a document needs of its buyer, in one read: the account (email, language), the
+    /// profile (identity, address) and the invoice delivery choice (`electronic` or `paper`).
+    pub async fn billing_party(
+        &mut self,
+        id: SubscriberId,
+    ) -> Result<(Account, SubscriberProfile, String)> {
+        let q = format!(
+            "SELECT {}, p.account_id, p.customer_kind, p.full_name, p.company_name, p.company_id, \
+             p.vat_number, p.address_line1, p.address_line2, p.postal_code, p.city, p.country, \
+             p.phone, p.status AS p_status, p.created_at AS p_created_at, \
+             p.updated_at AS p_updated_at, p.invoice_delivery \
+             FROM accounts a JOIN subscriber_profiles p ON p.account_id = a.id WHERE a.id = $1",
+            crate::prefixed(ACCOUNT_COLS, "a")
+        );
+        let row = sqlx::query(&q)
+            .bind(id.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok((
+            account(&row)?,
+            profile_as(&row, "p_")?,
+            col::get(&row, "invoice_delivery")?,
+        ))
+    }
+
     pub async fn subscriber_profile_fetch(
         &mut self,
         scope: &Scope,
