@@ -483,6 +483,7 @@ impl S3 {
             method: method.as_str(),
             host: &self.host,
             path,
+            query: "",
             key: &self.key,
             secret: &self.secret,
             amz_date: &now.strftime("%Y%m%dT%H%M%SZ").to_string(),
@@ -509,6 +510,9 @@ pub struct SigV4<'a> {
     pub method: &'a str,
     pub host: &'a str,
     pub path: &'a str,
+    /// The canonical query string: `name=value` pairs sorted by name, URI-encoded, joined by
+    /// `&` (empty: none).
+    pub query: &'a str,
     pub key: &'a str,
     pub secret: &'a str,
     /// `YYYYMMDDTHHMMSSZ`
@@ -530,8 +534,8 @@ pub fn sigv4(s: &SigV4) -> String {
     let date = &s.amz_date[..8];
     let signed = "host;x-amz-content-sha256;x-amz-date";
     let canonical = format!(
-        "{}\n{}\n\nhost:{}\nx-amz-content-sha256:{UNSIGNED}\nx-amz-date:{}\n\n{signed}\n{UNSIGNED}",
-        s.method, s.path, s.host, s.amz_date
+        "{}\n{}\n{}\nhost:{}\nx-amz-content-sha256:{UNSIGNED}\nx-amz-date:{}\n\n{signed}\n{UNSIGNED}",
+        s.method, s.path, s.query, s.host, s.amz_date
     );
     let scope = format!("{date}/{REGION}/s3/aws4_request");
     let to_sign = format!(
@@ -562,6 +566,7 @@ mod tests {
             method: "GET",
             host: "examplebucket.s3.amazonaws.com",
             path: "/test.txt",
+            query: "",
             key: "AKIAIOSFODNN7EXAMPLE",
             secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             amz_date: "20130524T000000Z",

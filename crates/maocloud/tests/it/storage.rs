@@ -512,6 +512,7 @@ async fn s3_request(
         method: method.as_str(),
         host,
         path,
+        query: "",
         key: &key.key.id,
         secret: &key.secret,
         amz_date: &amz_date,
@@ -663,4 +664,67 @@ fn walk_if(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     } else {
         vec![]
     }
+}
+
+/// Sends a signed request head with `Content-Length: len` and no body over a raw connection,
+/// and returns what the server answers before any body byte is sent.
+async fn head_only(
+    addr: &str,
+    method: &str,
+    path: &str,
+    len: u64,
+    key: &maocloud_app::storage::NewKey,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = addr.trim_start_matches("http://").to_string();
+    let amz_date = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let (p, q) = path.split_once('?').unwrap_or((path, ""));
+    // The query must be in canonical order for the signature (the tests' are).
+    let auth = maocloud::bench_s3::sigv4(&maocloud::bench_s3::SigV4 {
+        method,
+        host: &host,
+        path: p,
+        query: q,
+        key: &key.key.id,
+        secret: &key.secret,
+        amz_date: &amz_date,
+    });
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nx-amz-date: {amz_date}\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nauthorization: {auth}\r\ncontent-length: {len}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .expect("the server answers before the body arrives")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_object_or_part_is_refused_before_its_body() {
+    let s = TestServer::start().await;
+    let alice = with_storage(&s, "alice@example.test").await;
+    let a = as_sub(&alice.id);
+    let key = storage::key_create(&s.app, &a, "big").await.unwrap();
+    storage::bucket_create(&s.app, &a, "big").await.unwrap();
+    let addr = s.s3_url.clone().unwrap();
+    // 6 GiB in one PUT: more than S3's 5 GiB for a single upload.
+    let answer = head_only(&addr, "PUT", "/big/huge", 6 << 30, &key).await;
+    assert!(answer.contains("EntityTooLarge"), "{answer}");
+    // The same for a part of a multipart upload.
+    let u = storage::upload_create(&s.app, &a, "big", "parts", None, ObjectMeta::default())
+        .await
+        .unwrap();
+    let path = format!("/big/parts?partNumber=1&uploadId={}", u.id);
+    let answer = head_only(&addr, "PUT", &path, 6 << 30, &key).await;
+    assert!(answer.contains("EntityTooLarge"), "{answer}");
+    assert!(storage::list_objects(&s.app, &a, "big", "", None, None, 10)
+        .await
+        .unwrap()
+        .objects
+        .is_empty());
 }

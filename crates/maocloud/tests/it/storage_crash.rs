@@ -49,6 +49,7 @@ async fn put(
         method: "PUT",
         host,
         path,
+        query: "",
         key,
         secret,
         amz_date: &amz_date,
