@@ -404,7 +404,10 @@ impl std::str::FromStr for Format {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter =
-        std::env::var("MAOCLOUD_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+        // s3s logs every refused S3 request (a bad signature, a missing key) as an error: those
+        // are the client's; the S3 endpoint logs its own failures itself.
+        std::env::var("MAOCLOUD_LOG")
+            .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info,s3s=off".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
