@@ -385,34 +385,96 @@ fn describe(item: &Item) -> String {
     }
 }
 
-fn lines_json(d: &Draft) -> serde_json::Value {
-    serde_json::Value::Array(
-        d.lines
-            .iter()
-            .map(|l| {
-                json!({
-                    "kind": l.kind,
-                    "item": l.item,
-                    "description": describe(&l.item),
-                    "period_start": l.period.0.to_string(),
-                    "period_end": l.period.1.to_string(),
-                    "quantity_milli": l.quantity_milli,
-                    "unit_price_cents": l.unit_price.0,
-                    "amount_cents": l.amount.0,
-                    "vat_rate_bp": l.vat_rate_bp,
-                })
-            })
-            .collect(),
-    )
+/// A line as an issued document keeps it (JSON in `invoices.lines`): the draft line and the
+/// wording it was issued with. The one place that writes and reads that form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredLine {
+    pub kind: compose::LineKind,
+    pub item: Item,
+    pub description: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub quantity_milli: i64,
+    pub unit_price_cents: i64,
+    pub amount_cents: i64,
+    pub vat_rate_bp: i64,
 }
 
-fn vat_json(d: &Draft) -> serde_json::Value {
-    serde_json::Value::Array(
-        d.vat_breakdown()
-            .iter()
-            .map(|v| json!({"rate_bp": v.rate_bp, "base_cents": v.base.0, "vat_cents": v.vat.0}))
-            .collect(),
-    )
+/// One VAT rate's totals as an issued document keeps them (`invoices.vat`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredVat {
+    pub rate_bp: i64,
+    pub base_cents: i64,
+    pub vat_cents: i64,
+}
+
+impl StoredLine {
+    /// The draft line again (a full credit note repeats an invoice's lines).
+    pub fn draft(&self) -> Result<compose::DraftLine> {
+        Ok(compose::DraftLine {
+            kind: self.kind,
+            item: self.item.clone(),
+            period: (date(&self.period_start)?, date(&self.period_end)?),
+            quantity_milli: self.quantity_milli,
+            unit_price: Cents(self.unit_price_cents),
+            amount: Cents(self.amount_cents),
+            vat_rate_bp: self.vat_rate_bp,
+        })
+    }
+}
+
+/// The lines of an issued document.
+pub fn stored_lines(doc: &InvoiceRecord) -> Result<Vec<StoredLine>> {
+    serde_json::from_value(doc.lines.clone()).map_err(Error::internal)
+}
+
+/// An issued document's lines and VAT breakdown for display: what this platform stored when
+/// it issued it, unreadable only through a bug (then logged, and shown empty).
+pub fn stored_parts(doc: &InvoiceRecord) -> (Vec<StoredLine>, Vec<StoredVat>) {
+    match (stored_lines(doc), stored_vat(doc)) {
+        (Ok(l), Ok(v)) => (l, v),
+        (l, v) => {
+            tracing::error!(invoice = %doc.id, lines = ?l.err(), vat = ?v.err(), "an issued document is unreadable");
+            (vec![], vec![])
+        }
+    }
+}
+
+/// The VAT breakdown of an issued document.
+pub fn stored_vat(doc: &InvoiceRecord) -> Result<Vec<StoredVat>> {
+    serde_json::from_value(doc.vat.clone()).map_err(Error::internal)
+}
+
+fn lines_json(d: &Draft) -> Result<serde_json::Value> {
+    let lines: Vec<StoredLine> = d
+        .lines
+        .iter()
+        .map(|l| StoredLine {
+            kind: l.kind,
+            item: l.item.clone(),
+            description: describe(&l.item),
+            period_start: l.period.0.to_string(),
+            period_end: l.period.1.to_string(),
+            quantity_milli: l.quantity_milli,
+            unit_price_cents: l.unit_price.0,
+            amount_cents: l.amount.0,
+            vat_rate_bp: l.vat_rate_bp,
+        })
+        .collect();
+    serde_json::to_value(lines).map_err(Error::internal)
+}
+
+fn vat_json(d: &Draft) -> Result<serde_json::Value> {
+    let vat: Vec<StoredVat> = d
+        .vat_breakdown()
+        .iter()
+        .map(|v| StoredVat {
+            rate_bp: v.rate_bp,
+            base_cents: v.base.0,
+            vat_cents: v.vat.0,
+        })
+        .collect();
+    serde_json::to_value(vat).map_err(Error::internal)
 }
 
 /// The buyer as printed on a document, and their account (for the notice).
@@ -485,8 +547,8 @@ async fn issue(
         due_date: due,
         seller: serde_json::to_value(&app.settings().seller).map_err(Error::internal)?,
         buyer,
-        lines: lines_json(draft),
-        vat: vat_json(draft),
+        lines: lines_json(draft)?,
+        vat: vat_json(draft)?,
         total_excl: draft.total_excl(),
         total_vat: draft.total_vat(),
         total_incl: draft.total_incl(),
@@ -959,34 +1021,10 @@ pub async fn credit_note_create(
     let period = (date(&inv.issue_date)?, date(&inv.issue_date)?);
     let draft = match amount_excl {
         None => {
-            let lines: Vec<compose::DraftLine> =
-                serde_json::from_value::<Vec<serde_json::Value>>(inv.lines.clone())
-                    .map_err(Error::internal)?
-                    .into_iter()
-                    .map(|l| compose::DraftLine {
-                        kind: serde_json::from_value(l["kind"].clone())
-                            .unwrap_or(compose::LineKind::Advance),
-                        item: serde_json::from_value(l["item"].clone()).unwrap_or(
-                            Item::Subscription {
-                                offer: String::new(),
-                            },
-                        ),
-                        period: (
-                            l["period_start"]
-                                .as_str()
-                                .and_then(|s| s.parse().ok())
-                                .unwrap_or(period.0),
-                            l["period_end"]
-                                .as_str()
-                                .and_then(|s| s.parse().ok())
-                                .unwrap_or(period.1),
-                        ),
-                        quantity_milli: l["quantity_milli"].as_i64().unwrap_or(0),
-                        unit_price: Cents(l["unit_price_cents"].as_i64().unwrap_or(0)),
-                        amount: Cents(l["amount_cents"].as_i64().unwrap_or(0)),
-                        vat_rate_bp: l["vat_rate_bp"].as_i64().unwrap_or(0),
-                    })
-                    .collect();
+            let lines = stored_lines(&inv)?
+                .iter()
+                .map(StoredLine::draft)
+                .collect::<Result<Vec<_>>>()?;
             Draft { lines }
         }
         Some(amount) => {
@@ -1224,7 +1262,7 @@ pub async fn print_queue_mark_mailed(app: &App, ctx: &Ctx, invoice: InvoiceId) -
 }
 
 /// The printable form of an issued document, built from what was stored when it was issued.
-fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
+fn printable(doc: &InvoiceRecord) -> Result<maocloud_documents::Document> {
     use maocloud_documents::{Document, Line, Party, Vat};
     let s = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_owned);
     let seller = &doc.seller;
@@ -1239,7 +1277,7 @@ fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
     } else {
         "invoice.payment_terms.consumer"
     };
-    Document {
+    Ok(Document {
         kind: doc.kind.clone(),
         number: doc.number.clone(),
         issue_date: doc.issue_date.clone(),
@@ -1272,42 +1310,32 @@ fn printable(doc: &InvoiceRecord) -> maocloud_documents::Document {
             email: s(buyer, "email"),
         },
         buyer_is_professional: professional,
-        lines: doc
-            .lines
-            .as_array()
-            .map(|ls| {
-                ls.iter()
-                    .map(|l| Line {
-                        description: l["description"].as_str().unwrap_or_default().into(),
-                        period_start: l["period_start"].as_str().unwrap_or_default().into(),
-                        period_end: l["period_end"].as_str().unwrap_or_default().into(),
-                        quantity_milli: l["quantity_milli"].as_i64().unwrap_or(0),
-                        unit_price: l["unit_price_cents"].as_i64().unwrap_or(0),
-                        amount: l["amount_cents"].as_i64().unwrap_or(0),
-                        vat_rate_bp: l["vat_rate_bp"].as_i64().unwrap_or(0),
-                    })
-                    .collect()
+        lines: stored_lines(doc)?
+            .into_iter()
+            .map(|l| Line {
+                description: l.description,
+                period_start: l.period_start,
+                period_end: l.period_end,
+                quantity_milli: l.quantity_milli,
+                unit_price: l.unit_price_cents,
+                amount: l.amount_cents,
+                vat_rate_bp: l.vat_rate_bp,
             })
-            .unwrap_or_default(),
-        vat: doc
-            .vat
-            .as_array()
-            .map(|vs| {
-                vs.iter()
-                    .map(|v| Vat {
-                        rate_bp: v["rate_bp"].as_i64().unwrap_or(0),
-                        base: v["base_cents"].as_i64().unwrap_or(0),
-                        vat: v["vat_cents"].as_i64().unwrap_or(0),
-                    })
-                    .collect()
+            .collect(),
+        vat: stored_vat(doc)?
+            .into_iter()
+            .map(|v| Vat {
+                rate_bp: v.rate_bp,
+                base: v.base_cents,
+                vat: v.vat_cents,
             })
-            .unwrap_or_default(),
+            .collect(),
         total_excl: doc.total_excl.0,
         total_vat: doc.total_vat.0,
         total_incl: doc.total_incl.0,
         note: doc.note.clone(),
         payment_terms: t(Lang::Fr, terms_key),
-    }
+    })
 }
 
 async fn printable_for(
@@ -1317,7 +1345,7 @@ async fn printable_for(
     id: InvoiceId,
 ) -> Result<maocloud_documents::Document> {
     let doc = document_get(app, ctx, kind, id).await?;
-    let mut p = printable(&doc);
+    let mut p = printable(&doc)?;
     if let Some(credited) = doc.credited_invoice_id {
         let mut tx = app.db().read().await?;
         p.credited_number = Some(tx.invoice_fetch(&Scope::All, credited).await?.number);

@@ -99,16 +99,6 @@ pub struct Cap {
     pub remaining: Option<Cents>,
 }
 
-/// A stored line, as much of it as the cap needs.
-#[derive(serde::Deserialize)]
-struct StoredLine {
-    kind: LineKind,
-    item: Item,
-    period_start: String,
-    amount_cents: i64,
-    vat_rate_bp: i64,
-}
-
 /// the flat fees paid for the two most recent monthly periods at the incident's start.
 async fn compute_cap(
     tx: &mut maocloud_datastore::Tx,
@@ -138,8 +128,7 @@ async fn compute_cap(
         )
         .await?;
     for inv in &invoices {
-        let lines: Vec<StoredLine> =
-            serde_json::from_value(inv.lines.clone()).map_err(Error::internal)?;
+        let lines = crate::billing::stored_lines(inv)?;
         let paid = tx.invoice_paid(inv.id).await?;
         for m in months {
             let month = m.to_string()[..7].to_string();

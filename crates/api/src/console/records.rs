@@ -406,43 +406,32 @@ pub struct DocumentView {
 
 impl From<&InvoiceRecord> for DocumentView {
     fn from(d: &InvoiceRecord) -> Self {
-        let i = |v: &serde_json::Value, k: &str| v[k].as_i64().unwrap_or(0);
-        let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        let (lines, vat) = maocloud_app::billing::stored_parts(d);
         DocumentView {
             row: DocumentRow::from(d),
             subscriber_id: d.subscriber_id.to_string(),
             seller: PartyView::of(&d.seller, "siren"),
             buyer: PartyView::of(&d.buyer, "company_id"),
-            lines: d
-                .lines
-                .as_array()
-                .map(|ls| {
-                    ls.iter()
-                        .map(|l| LineView {
-                            description: s(l, "description"),
-                            period_start: s(l, "period_start"),
-                            period_end: s(l, "period_end"),
-                            quantity_milli: i(l, "quantity_milli"),
-                            unit_price: i(l, "unit_price_cents"),
-                            amount: i(l, "amount_cents"),
-                            vat_rate_bp: i(l, "vat_rate_bp"),
-                        })
-                        .collect()
+            lines: lines
+                .into_iter()
+                .map(|l| LineView {
+                    description: l.description,
+                    period_start: l.period_start,
+                    period_end: l.period_end,
+                    quantity_milli: l.quantity_milli,
+                    unit_price: l.unit_price_cents,
+                    amount: l.amount_cents,
+                    vat_rate_bp: l.vat_rate_bp,
                 })
-                .unwrap_or_default(),
-            vat: d
-                .vat
-                .as_array()
-                .map(|vs| {
-                    vs.iter()
-                        .map(|v| VatView {
-                            rate_bp: i(v, "rate_bp"),
-                            base: i(v, "base_cents"),
-                            vat: i(v, "vat_cents"),
-                        })
-                        .collect()
+                .collect(),
+            vat: vat
+                .into_iter()
+                .map(|v| VatView {
+                    rate_bp: v.rate_bp,
+                    base: v.base_cents,
+                    vat: v.vat_cents,
                 })
-                .unwrap_or_default(),
+                .collect(),
             note: d.note.clone(),
         }
     }

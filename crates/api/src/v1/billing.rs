@@ -446,8 +446,7 @@ pub struct InvoiceView {
 }
 
 fn invoice_view(i: InvoiceRecord) -> InvoiceView {
-    let lines = i.lines.as_array().cloned().unwrap_or_default();
-    let vat = i.vat.as_array().cloned().unwrap_or_default();
+    let (lines, vat) = maocloud_app::billing::stored_parts(&i);
     InvoiceView {
         id: i.id.to_string(),
         kind: i.kind,
@@ -460,24 +459,27 @@ fn invoice_view(i: InvoiceRecord) -> InvoiceView {
         seller: i.seller,
         buyer: i.buyer,
         lines: lines
-            .iter()
+            .into_iter()
             .map(|l| InvoiceLineView {
-                kind: l["kind"].as_str().unwrap_or_default().into(),
-                description: l["description"].as_str().unwrap_or_default().into(),
-                period_start: l["period_start"].as_str().unwrap_or_default().into(),
-                period_end: l["period_end"].as_str().unwrap_or_default().into(),
-                quantity_milli: l["quantity_milli"].as_i64().unwrap_or(0),
-                unit_price_cents: l["unit_price_cents"].as_i64().unwrap_or(0),
-                amount_cents: l["amount_cents"].as_i64().unwrap_or(0),
-                vat_rate_bp: l["vat_rate_bp"].as_i64().unwrap_or(0),
+                kind: serde_json::to_value(l.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                description: l.description,
+                period_start: l.period_start,
+                period_end: l.period_end,
+                quantity_milli: l.quantity_milli,
+                unit_price_cents: l.unit_price_cents,
+                amount_cents: l.amount_cents,
+                vat_rate_bp: l.vat_rate_bp,
             })
             .collect(),
         vat: vat
-            .iter()
+            .into_iter()
             .map(|v| VatView {
-                rate_bp: v["rate_bp"].as_i64().unwrap_or(0),
-                base_cents: v["base_cents"].as_i64().unwrap_or(0),
-                vat_cents: v["vat_cents"].as_i64().unwrap_or(0),
+                rate_bp: v.rate_bp,
+                base_cents: v.base_cents,
+                vat_cents: v.vat_cents,
             })
             .collect(),
         total_excl_vat_cents: i.total_excl.0,
