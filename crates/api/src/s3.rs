@@ -1439,13 +1439,3 @@ impl futures::Stream for SyncStream {
         }
     }
 }
-
-/// Bytes for tests and the console: an object's whole body.
-pub async fn read_all(app: &App, o: &ObjectInfo) -> maocloud_app::Result<Bytes> {
-    let mut s = storage::read_object(app, o, 0..o.size)?;
-    let mut out = Vec::with_capacity(o.size as usize);
-    while let Some(c) = s.next().await {
-        out.extend_from_slice(&c.map_err(Error::internal)?);
-    }
-    Ok(out.into())
-}

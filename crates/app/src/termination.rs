@@ -476,3 +476,15 @@ pub(crate) async fn erase_expired(app: &App, on: Date, clock: Option<&str>) -> R
     }
     Ok(due.len() as u64)
 }
+
+/// R-7.3c: whether every contract a subscriber had has ended (their data is then kept
+/// read-only until erased). A subscriber who never subscribed has not "ended" anything.
+pub(crate) async fn all_contracts_ended(
+    tx: &mut maocloud_datastore::Tx,
+    subscriber: maocloud_types::SubscriberId,
+) -> Result<bool> {
+    let subs = tx
+        .subscription_list(&maocloud_datastore::Scope::All, subscriber)
+        .await?;
+    Ok(!subs.is_empty() && !subs.iter().any(|s| s.status == "active"))
+}

@@ -668,6 +668,14 @@ impl Tx {
             .collect()
     }
 
+    /// How many extents await the deletion of their bytes.
+    pub async fn garbage_count(&mut self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM storage_garbage")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        col::get(&row, "n")
+    }
+
     /// Forgets an extent whose bytes are gone.
     pub async fn garbage_done(&mut self, id: &str) -> Result<()> {
         self.check_writable()?;

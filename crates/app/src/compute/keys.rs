@@ -61,7 +61,8 @@ pub fn parse(line: &str) -> Result<(String, String)> {
     Ok((normal, format!("SHA256:{fp}")))
 }
 
-fn check_name(name: &str) -> Result<String> {
+/// A key's name (SSH or S3): 1 to 64 printable characters, trimmed.
+pub(crate) fn check_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(|c| c.is_control()) {
         return Err(Error::invalid(

@@ -854,8 +854,7 @@ async fn has_active_contract(tx: &mut Tx, subscriber: SubscriberId) -> Result<bo
 
 /// Refuses to start a VM whose subscriber's contracts have all ended (R-7.3c: kept read-only).
 async fn ensure_contract(tx: &mut Tx, subscriber: SubscriberId) -> Result<()> {
-    let subs = tx.subscription_list(&Scope::All, subscriber).await?;
-    if !subs.is_empty() && !subs.iter().any(|s| s.status == "active") {
+    if crate::termination::all_contracts_ended(tx, subscriber).await? {
         return Err(Error::Conflict {
             field: None,
             reason: "your contract has ended: your VMs are kept, stopped, until their erasure date; export what you need".into(),

@@ -68,13 +68,7 @@ fn random_from(alphabet: &[u8], n: usize) -> String {
 /// ids are) and a 40-character secret.
 pub async fn key_create(app: &App, ctx: &Ctx, name: &str) -> Result<NewKey> {
     let me = acting_subscriber(app, ctx).await?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "name",
-            "must be 1 to 64 printable characters",
-        ));
-    }
+    let name = crate::compute::keys::check_name(name)?;
     let id = format!(
         "MCK{}",
         random_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 17)
@@ -87,7 +81,7 @@ pub async fn key_create(app: &App, ctx: &Ctx, name: &str) -> Result<NewKey> {
     let key = StorageKey {
         id,
         subscriber_id: me,
-        name: name.to_string(),
+        name,
         secret: seal::seal(app, secret.as_bytes())?,
         status: "active".into(),
         created_at: now,

@@ -85,13 +85,8 @@ pub(crate) async fn acting_subscriber(app: &App, ctx: &Ctx) -> Result<Subscriber
 /// possible — it is theirs to remove early).
 pub(crate) async fn writing_subscriber(app: &App, ctx: &Ctx) -> Result<SubscriberId> {
     let me = acting_subscriber(app, ctx).await?;
-    let subs = app
-        .db()
-        .read()
-        .await?
-        .subscription_list(&maocloud_datastore::Scope::All, me)
-        .await?;
-    if !subs.is_empty() && !subs.iter().any(|s| s.status == "active") {
+    let mut tx = app.db().read().await?;
+    if crate::termination::all_contracts_ended(&mut tx, me).await? {
         return Err(refuse(
             Code::ReadOnly,
             None,

@@ -86,8 +86,6 @@ pub async fn part_upload(
             format!("a part may carry at most {MAX_PUT} bytes"),
         ));
     }
-    let mut body = body;
-    let verify = body.verify.take();
     let stored = store_body(app, Uuid::now_v7(), body, MAX_PUT, |limit| {
         refuse(
             Code::EntityTooLarge,
@@ -96,21 +94,13 @@ pub async fn part_upload(
         )
     })
     .await?;
-    let checksums = match verify.map(|f| f()) {
-        Some(Err(e)) => {
-            discard(app, &stored.extent).await;
-            return Err(e);
-        }
-        Some(Ok(c)) => c,
-        None => vec![],
-    };
     let now = app.now();
     let part = Part {
         upload_id: u.id.clone(),
         part_number: number,
         size: stored.extent.size as i64,
         etag: format!("\"{}\"", hex(&stored.md5)),
-        checksums: serde_json::to_string(&checksums).map_err(Error::internal)?,
+        checksums: serde_json::to_string(&stored.checksums).map_err(Error::internal)?,
         extent: serde_json::to_string(&stored.extent).map_err(Error::internal)?,
         modified_at: now,
     };
@@ -309,6 +299,7 @@ pub async fn upload_complete(
             upload_id,
             &chosen.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         )),
+        &super::quota_of(app, me).await?,
     )
     .await?;
     app.meter().add(me, 1, 0, 0);

@@ -165,10 +165,13 @@ fn stream_refusal(e: Error) -> std::io::Error {
 pub(crate) struct Stored {
     pub extent: Extent,
     pub md5: [u8; 16],
+    /// What the body's [`Verify`] check kept.
+    pub checksums: Vec<(String, String)>,
 }
 
 /// Streams `body` into the blob store as extent `id`, refusing more than `limit` bytes
-/// (`over`: the refusal then) and a length or MD5 that doesn't match what was declared.
+/// (`over`: the refusal then), a length or MD5 that doesn't match what was declared, and what
+/// the body's own check refuses; refused bytes are discarded.
 pub(crate) async fn store_body(
     app: &App,
     id: Uuid,
@@ -248,11 +251,22 @@ pub(crate) async fn store_body(
     } else {
         None
     };
-    if let Some(e) = mismatch {
-        discard(app, &extent).await;
-        return Err(e);
+    let checked = match (mismatch, body.verify) {
+        (Some(e), _) => Err(e),
+        (None, Some(verify)) => verify(),
+        (None, None) => Ok(vec![]),
+    };
+    match checked {
+        Ok(checksums) => Ok(Stored {
+            extent,
+            md5,
+            checksums,
+        }),
+        Err(e) => {
+            discard(app, &extent).await;
+            Err(e)
+        }
     }
-    Ok(Stored { extent, md5 })
 }
 
 /// Removes an extent no row names (a refused write).
@@ -284,13 +298,6 @@ fn too_large(limit: u64) -> Error {
     )
 }
 
-/// What a subscriber may still write: `(bytes, objects)` left under their quota.
-async fn room(app: &App, who: SubscriberId) -> Result<(i64, i64)> {
-    let q = super::quota_of(app, who).await?;
-    let (bytes, objects) = app.db().read().await?.storage_totals(who).await?;
-    Ok((q.bytes - bytes, q.objects - objects))
-}
-
 /// A new object, streamed from `body`.
 pub struct PutObject {
     pub bucket: String,
@@ -306,7 +313,9 @@ pub async fn put_object(app: &App, ctx: &Ctx, put: PutObject, body: Body) -> Res
     check_key(&put.key)?;
     let existing = current(app, &put.bucket, &put.key).await?;
     check_write_if(&put.cond, existing.as_ref())?;
-    let (bytes_left, objects_left) = room(app, me).await?;
+    let quota = super::quota_of(app, me).await?;
+    let (bytes, objects) = app.db().read().await?.storage_totals(me).await?;
+    let (bytes_left, objects_left) = (quota.bytes - bytes, quota.objects - objects);
     // An overwrite replaces an object: it needs no room in the count, and gets back its bytes.
     let bytes_left = bytes_left + existing.as_ref().map_or(0, |o| o.size);
     if objects_left < 1 && existing.is_none() {
@@ -325,24 +334,11 @@ pub async fn put_object(app: &App, ctx: &Ctx, put: PutObject, body: Body) -> Res
         over_quota
     };
     let version = Uuid::now_v7();
-    let verify = body.verify.is_some();
-    let mut body = body;
-    let check = body.verify.take();
     let stored = store_body(app, version, body, limit, over).await?;
-    let checksums = match check {
-        Some(f) if verify => match f() {
-            Ok(c) => c,
-            Err(e) => {
-                discard(app, &stored.extent).await;
-                return Err(e);
-            }
-        },
-        _ => vec![],
-    };
     let size = stored.extent.size;
     let etag = format!("\"{}\"", hex(&stored.md5));
     let meta = ObjectMeta {
-        checksums,
+        checksums: stored.checksums,
         ..put.meta
     };
     let info = commit_object(
@@ -358,6 +354,7 @@ pub async fn put_object(app: &App, ctx: &Ctx, put: PutObject, body: Body) -> Res
         meta,
         vec![stored.extent],
         None,
+        &quota,
     )
     .await?;
     app.meter().add(me, 1, size as i64, 0);
@@ -393,6 +390,7 @@ pub(crate) async fn commit_object(
     meta: ObjectMeta,
     extents: Vec<Extent>,
     completes: Option<(&str, &[i64])>,
+    quota: &super::Quota,
 ) -> Result<ObjectInfo> {
     let now = app.now();
     let row = Object {
@@ -406,7 +404,6 @@ pub(crate) async fn commit_object(
         extents: serde_json::to_string(&extents).map_err(Error::internal)?,
         modified_at: now,
     };
-    let quota = super::quota_of(app, me).await?;
     let attempt = async {
         let mut tx = app.db().write().await?;
         let existing = match tx.object_fetch(bucket, key).await {

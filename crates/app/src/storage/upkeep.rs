@@ -223,16 +223,10 @@ pub struct Status {
 pub async fn status(app: &App, ctx: &Ctx) -> Result<Status> {
     ctx.require_operator(&[OperatorRole::Support])?;
     let store = store(app)?;
-    let garbage = app
-        .db()
-        .read()
-        .await?
-        .garbage_peek(app.now(), 10_000)
-        .await?
-        .len();
+    let garbage = app.db().read().await?.garbage_count().await?;
     Ok(Status {
         store: store.status(),
         scrub: app.scrubber().progress(),
-        garbage_pending: garbage,
+        garbage_pending: garbage as usize,
     })
 }

@@ -43,7 +43,17 @@ async fn read(s: &TestServer, ctx: &Ctx, bucket: &str, key: &str) -> Bytes {
     let o = storage::head_object(&s.app, ctx, bucket, key)
         .await
         .expect("head");
-    maocloud_api::s3::read_all(&s.app, &o).await.expect("read")
+    read_all(&s.app, &o).await
+}
+
+/// An object's whole body, read as the S3 endpoint streams it.
+pub async fn read_all(app: &maocloud_app::App, o: &storage::ObjectInfo) -> Bytes {
+    let mut s = storage::read_object(app, o, 0..o.size).expect("readable");
+    let mut out = Vec::with_capacity(o.size as usize);
+    while let Some(c) = futures::StreamExt::next(&mut s).await {
+        out.extend_from_slice(&c.expect("a chunk"));
+    }
+    out.into()
 }
 
 fn code_of<T: std::fmt::Debug>(r: Result<T, Error>) -> Code {

@@ -152,7 +152,7 @@ async fn uploads_killed_half_way_leave_whole_objects_or_none() {
     }
     for o in &listing.objects {
         assert_eq!(o.size as usize, SIZE, "{}", o.key);
-        let bytes = maocloud_api::s3::read_all(&s.app, o).await.unwrap();
+        let bytes = crate::storage::read_all(&s.app, o).await;
         assert!(bytes == content(&o.key), "{} is torn", o.key);
     }
     let u = storage::usage(&s.app, &a, None).await.unwrap();
@@ -174,7 +174,7 @@ async fn uploads_killed_half_way_leave_whole_objects_or_none() {
         0
     );
     for o in &listing.objects {
-        let bytes = maocloud_api::s3::read_all(&s.app, o).await.unwrap();
+        let bytes = crate::storage::read_all(&s.app, o).await;
         assert!(
             bytes == content(&o.key),
             "{} is damaged after the sweep",
