@@ -8,8 +8,8 @@ use crate::i18n::{tf, Lang};
 use crate::{audit, notify, App, Ctx, Error, Result};
 use jiff::SignedDuration;
 use maocloud_datastore::{
-    accounts::NewAccount, Account, AccountKind, OneTimePurpose, SubscriberProfile,
-    SubscriberSummary, TermsAcceptance,
+    accounts::NewAccount, Account, AccountKind, OneTimePurpose, Scope, SubscriberProfile,
+    SubscriberSummary, TermsAcceptance, Tx,
 };
 use maocloud_types::{
     validate, OperatorId, OperatorRole, Page, PageRequest, Principal, SubscriberId,
@@ -331,6 +331,84 @@ pub async fn password_reset_complete(app: &App, token: &str, new_password: &str)
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Hours the new-access link sent after a credential loss stays valid.
+pub const NEW_ACCESS_TTL_HOURS: i64 = 72;
+
+/// What a credential revocation did (R-5a).
+#[derive(Debug, Clone, Default)]
+pub struct Revocation {
+    pub s3_keys: u64,
+    /// The SSH keys the subscriber registered, listed for their review (not silently kept).
+    pub ssh_keys: Vec<String>,
+}
+
+/// R-5a: revokes every credential of a subscriber at once, in `tx` — the password (replaced by
+/// a random one nobody knows), sessions, API tokens, TOTP, S3 access keys and any pending
+/// emailed link — and emails new access: a one-time link to choose a password, with the SSH
+/// keys they registered listed for review. The one place this is done: the support desk's
+/// confirmed credential-loss report and a recorded letter both call it. The caller clears the
+/// S3 key cache after commit (`app.storage_keys().forget`).
+pub async fn revoke_all_credentials(
+    app: &App,
+    tx: &mut Tx,
+    who: SubscriberId,
+) -> Result<Revocation> {
+    let now = app.now();
+    let account = tx.account_fetch(who.0).await?;
+    let unknowable = hash_password(&new_secret("x_")).await?;
+    tx.account_set_password(account.id, &unknowable, now)
+        .await?;
+    tx.credentials_revoke_all(account.id, now).await?;
+    tx.account_set_totp(account.id, None, false, now).await?;
+    tx.one_time_tokens_revoke(account.id, now).await?;
+    let s3_keys = tx.storage_keys_revoke_all(who, now).await?;
+    let ssh_keys: Vec<String> = tx
+        .ssh_key_list(&Scope::Subscriber(who))
+        .await?
+        .into_iter()
+        .map(|k| format!("- {} ({})", k.name, k.fingerprint))
+        .collect();
+    let token = new_secret("mo_");
+    tx.one_time_token_create(
+        account.id,
+        OneTimePurpose::ResetPassword,
+        &secret_hash(&token),
+        now,
+        now + SignedDuration::from_hours(NEW_ACCESS_TTL_HOURS),
+    )
+    .await?;
+    let lang = Lang::parse(&account.locale);
+    let link = format!(
+        "{}/reset-password?token={token}",
+        app.settings().public_url.trim_end_matches('/')
+    );
+    let keys = if ssh_keys.is_empty() {
+        crate::i18n::t(lang, "email.credentials_revoked.no_ssh_keys")
+    } else {
+        ssh_keys.join("\n")
+    };
+    let hours = NEW_ACCESS_TTL_HOURS.to_string();
+    let body = tf(
+        lang,
+        "email.credentials_revoked.body",
+        &[
+            ("name", &account.display_name),
+            ("link", &link),
+            ("hours", &hours),
+            ("ssh_keys", &keys),
+        ],
+    );
+    notify::send(
+        app,
+        tx,
+        &account,
+        "email.credentials_revoked.subject",
+        &body,
+    )
+    .await?;
+    Ok(Revocation { s3_keys, ssh_keys })
 }
 
 /// A new operator, and the TOTP enrolment to hand them when TOTP is required.

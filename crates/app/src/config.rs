@@ -96,13 +96,19 @@ pub struct Settings {
     pub compute_pool: String,
     /// The token remote hypervisor agents join with (`maocloud agent --join URL --token T`).
     pub agent_token: Option<String>,
+    /// The support desk's address: tickets' reply addresses are `local+<token>@domain` of it.
+    pub support_address: String,
+    /// The on-call group's address (an alias), warned when a ticket is about to miss its
+    /// target; when absent, every operator with the support role is.
+    pub support_oncall: Option<String>,
+    /// The Maildir the MTA delivers the support address's mail into (replies by email).
+    pub support_intake: PathBuf,
 }
 
 impl Settings {
     /// Defaults for a data directory, as `serve` would start.
     pub fn new(data_dir: PathBuf) -> Settings {
         Settings {
-            data_dir,
             public_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
             s3_url: None,
@@ -126,6 +132,10 @@ impl Settings {
             termination_grace_days: 30,
             compute_pool: "10.213".into(),
             agent_token: None,
+            support_address: "support@maocloud.localhost".into(),
+            support_oncall: None,
+            support_intake: data_dir.join("support-intake"),
+            data_dir,
         }
     }
 }

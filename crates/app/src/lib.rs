@@ -22,6 +22,7 @@ pub mod proofs;
 pub mod seal;
 pub mod sepa;
 pub mod storage;
+pub mod support;
 pub mod suspension;
 pub mod termination;
 pub mod terms;

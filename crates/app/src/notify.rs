@@ -21,13 +21,38 @@ pub async fn send(
     subject_key: &str,
     body: &str,
 ) -> Result<()> {
-    let lang = Lang::parse(&account.locale);
+    let subject = t(Lang::parse(&account.locale), subject_key);
+    queue(app, tx, Recipient::Account(account), &subject, body, None).await
+}
+
+/// Who an email goes to: an account (a subscriber also gets it in their inbox), or a bare
+/// address (an abuse reporter, the on-call group's alias).
+#[derive(Clone, Copy)]
+pub enum Recipient<'a> {
+    Account(&'a Account),
+    Address(&'a str),
+}
+
+/// Queues an email whose subject is already in the recipient's language, with an optional
+/// Reply-To (a support ticket's reply address). Commits with the caller's transaction.
+pub async fn queue(
+    app: &App,
+    tx: &mut Tx,
+    to: Recipient<'_>,
+    subject: &str,
+    body: &str,
+    reply_to: Option<String>,
+) -> Result<()> {
     let now = app.now();
+    let (account, to_addr) = match to {
+        Recipient::Account(a) => (Some(a), a.email.clone()),
+        Recipient::Address(addr) => (None, addr.to_string()),
+    };
     let email = Email {
         id: EmailId::new(),
-        account_id: Some(account.id),
-        to_addr: account.email.clone(),
-        subject: t(lang, subject_key),
+        account_id: account.map(|a| a.id),
+        to_addr,
+        subject: subject.to_string(),
         body_text: body.to_string(),
         state: "pending".into(),
         attempts: 0,
@@ -35,9 +60,10 @@ pub async fn send(
         last_error: None,
         created_at: now,
         sent_at: None,
+        reply_to,
     };
     tx.email_create(&email).await?;
-    if account.kind == AccountKind::Subscriber {
+    if let Some(account) = account.filter(|a| a.kind == AccountKind::Subscriber) {
         let m = Message {
             id: MessageId::new(),
             subscriber_id: SubscriberId(account.id),
@@ -93,6 +119,7 @@ pub(crate) async fn deliver(
         to: email.to_addr,
         subject: email.subject,
         body_text: email.body_text,
+        reply_to: email.reply_to,
     };
     let result = app.mailer().send(&out).await;
     let now = app.now();

@@ -123,6 +123,18 @@ impl Tx {
         account(&row)
     }
 
+    /// The active operators holding `role` (whom the support desk emails).
+    pub async fn operators_with_role(&mut self, role: OperatorRole) -> Result<Vec<Account>> {
+        let q = format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE kind = 'operator' AND role = $1 AND disabled_at IS NULL ORDER BY id"
+        );
+        let rows = sqlx::query(&q)
+            .bind(role.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(account).collect()
+    }
+
     /// Sets a new password hash and marks every older credential as stale.
     pub async fn account_set_password(
         &mut self,

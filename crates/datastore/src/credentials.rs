@@ -202,6 +202,17 @@ impl Tx {
         Ok(())
     }
 
+    /// Ends every unused emailed link of an account (R-5a: a stolen mailbox's pending links).
+    pub async fn one_time_tokens_revoke(&mut self, account: Uuid, now: Timestamp) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query("UPDATE one_time_tokens SET expires_at = $2 WHERE account_id = $1 AND used_at IS NULL AND expires_at > $2")
+            .bind(account.to_string())
+            .bind(us(now))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// How many one-time tokens of a purpose an account was sent since `since`.
     pub async fn one_time_token_count_since(
         &mut self,

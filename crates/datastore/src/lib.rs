@@ -15,6 +15,7 @@ mod idempotency;
 mod jobs;
 pub mod sepa;
 pub mod storage;
+pub mod support;
 pub use accounts::NewAccount;
 pub use idempotency::StoredResponse;
 pub use jobs::NewJob;

@@ -155,6 +155,8 @@ pub struct Email {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// Where replies go (a support ticket's reply address), when not to the sender.
+    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -19,6 +19,7 @@ fn email(row: &AnyRow) -> Result<Email> {
         last_error: col::get(row, "last_error")?,
         created_at: col::ts(row, "created_at")?,
         sent_at: col::opt_ts(row, "sent_at")?,
+        reply_to: col::get(row, "reply_to")?,
     })
 }
 
@@ -33,15 +34,15 @@ fn message(row: &AnyRow) -> Result<Message> {
     })
 }
 
-const EMAIL_COLS: &str = "id, account_id, to_addr, subject, body_text, state, attempts, transport, last_error, created_at, sent_at";
+const EMAIL_COLS: &str = "id, account_id, to_addr, subject, body_text, state, attempts, transport, last_error, created_at, sent_at, reply_to";
 const MESSAGE_COLS: &str = "id, subscriber_id, subject, body, created_at, read_at";
 
 impl Tx {
     pub async fn email_create(&mut self, e: &Email) -> Result<()> {
         self.check_writable()?;
         sqlx::query(
-            "INSERT INTO emails (id, account_id, to_addr, subject, body_text, state, attempts, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)",
+            "INSERT INTO emails (id, account_id, to_addr, subject, body_text, state, attempts, created_at, reply_to) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
         )
         .bind(e.id.to_string())
         .bind(e.account_id.map(|a| a.to_string()))
@@ -49,6 +50,7 @@ impl Tx {
         .bind(&e.subject)
         .bind(&e.body_text)
         .bind(us(e.created_at))
+        .bind(&e.reply_to)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

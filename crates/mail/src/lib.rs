@@ -7,14 +7,18 @@ use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
 
+pub mod inbound;
+
 /// One email ready to go.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OutgoingEmail {
     /// Stable id, also used as the Message-ID's local part so retries are recognisable.
     pub id: String,
     pub to: String,
     pub subject: String,
     pub body_text: String,
+    /// Where the recipient's answer should go (the support desk address), if not to the sender.
+    pub reply_to: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,17 +52,23 @@ pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, email: &OutgoingEmail) -> Result<&'static str, MailError>;
 }
 
-fn build(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, MailError> {
-    let to: Mailbox = email
-        .to
+fn mailbox(address: &str) -> Result<Mailbox, MailError> {
+    address
         .parse()
-        .map_err(|e| MailError::Address(format!("{}: {e}", email.to)))?;
+        .map_err(|e| MailError::Address(format!("{address}: {e}")))
+}
+
+fn build(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, MailError> {
     let domain = from.email.domain().to_string();
-    Message::builder()
+    let mut builder = Message::builder()
         .from(from.clone())
-        .to(to)
+        .to(mailbox(&email.to)?)
         .subject(email.subject.clone())
-        .message_id(Some(format!("<{}@{}>", email.id, domain)))
+        .message_id(Some(format!("<{}@{}>", email.id, domain)));
+    if let Some(reply_to) = &email.reply_to {
+        builder = builder.reply_to(mailbox(reply_to)?);
+    }
+    builder
         .header(ContentType::TEXT_PLAIN)
         .body(email.body_text.clone())
         .map_err(|e| MailError::Build(e.to_string()))
@@ -135,5 +145,51 @@ impl Mailer for MaildirMailer {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok("maildir")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(reply_to: Option<&str>) -> OutgoingEmail {
+        OutgoingEmail {
+            id: "0190-test".into(),
+            to: "Alice <alice@example.net>".into(),
+            subject: "Ticket #42".into(),
+            body_text: "We answered your ticket.".into(),
+            reply_to: reply_to.map(Into::into),
+        }
+    }
+
+    fn formatted(email: &OutgoingEmail) -> String {
+        let from: Mailbox = "Maocloud <noreply@maocloud.test>".parse().unwrap();
+        String::from_utf8(build(&from, email).unwrap().formatted()).unwrap()
+    }
+
+    #[test]
+    fn reply_to_header_is_added_when_set() {
+        let text = formatted(&email(Some("Support <support+42@maocloud.test>")));
+        assert!(
+            text.contains("Reply-To: Support <support+42@maocloud.test>\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Message-ID: <0190-test@maocloud.test>"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_reply_to_header_by_default() {
+        assert!(!formatted(&email(None)).contains("Reply-To:"));
+    }
+
+    #[test]
+    fn unparsable_reply_to_is_an_address_error() {
+        let from: Mailbox = "noreply@maocloud.test".parse().unwrap();
+        let err = build(&from, &email(Some("not an address"))).unwrap_err();
+        assert!(matches!(err, MailError::Address(_)), "{err}");
+        assert!(err.is_permanent());
     }
 }
