@@ -98,6 +98,18 @@ pub struct ServeArgs {
     /// with 4 or more disks, 1 with 2 or 3, 0 with one].
     #[arg(long, env = "MAOCLOUD_STORAGE_PARITY", value_name = "N")]
     pub storage_parity: Option<usize>,
+    /// The support desk's email address; a ticket's reply address is `LOCAL+<token>@DOMAIN` of
+    /// it, so the MTA must deliver `LOCAL+*` there too [default: support@<domain of --mail-from>].
+    #[arg(long, env = "MAOCLOUD_SUPPORT_ADDRESS", value_name = "EMAIL")]
+    pub support_address: Option<String>,
+    /// The on-call group's address, warned when a ticket nears its target [default: every
+    /// operator with the ticket's desk role].
+    #[arg(long, env = "MAOCLOUD_SUPPORT_ONCALL", value_name = "EMAIL")]
+    pub support_oncall: Option<String>,
+    /// The Maildir the MTA delivers the support address's mail into (replies by email)
+    /// [default: <data-dir>/support-intake].
+    #[arg(long, env = "MAOCLOUD_SUPPORT_INTAKE", value_name = "DIR")]
+    pub support_intake: Option<PathBuf>,
 }
 
 /// The same settings, as read from the TOML file.
@@ -132,6 +144,9 @@ struct FileConfig {
     s3_domain: Option<String>,
     storage_disks: Option<Vec<PathBuf>>,
     storage_parity: Option<usize>,
+    support_address: Option<String>,
+    support_oncall: Option<String>,
+    support_intake: Option<PathBuf>,
 }
 
 /// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
@@ -177,6 +192,9 @@ pub struct ServeConfig {
     pub s3_domain: Option<String>,
     pub storage_disks: Vec<PathBuf>,
     pub storage_parity: usize,
+    pub support_address: Option<String>,
+    pub support_oncall: Option<String>,
+    pub support_intake: Option<PathBuf>,
 }
 
 /// How `serve` runs guests on its own machine.
@@ -306,6 +324,9 @@ impl ServeArgs {
             s3_domain: self.s3_domain.clone().or(file.s3_domain),
             storage_disks,
             storage_parity,
+            support_address: self.support_address.clone().or(file.support_address),
+            support_oncall: self.support_oncall.clone().or(file.support_oncall),
+            support_intake: self.support_intake.clone().or(file.support_intake),
             compute,
             metadata_listen: self
                 .metadata_listen

@@ -44,6 +44,14 @@ impl Platform {
         settings.smtp_url = config.smtp_url.clone();
         settings.s3_url = config.s3_listen.map(|a| s3_url(a, &config.public_url));
         settings.mail_from = config.mail_from.clone();
+        settings.support_address = config
+            .support_address
+            .clone()
+            .unwrap_or_else(|| support_address(&config.mail_from));
+        settings.support_oncall = config.support_oncall.clone();
+        if let Some(dir) = &config.support_intake {
+            settings.support_intake = dir.clone();
+        }
         settings.demo = config.demo;
         settings.operator_totp_required = !config.demo;
         settings.cookie_secure = config.cookie_secure;
@@ -100,6 +108,9 @@ impl Platform {
                 Duration::from_secs(self.config.sweep_interval_secs),
                 shutdown.clone(),
             ));
+        }
+        if self.config.jobs_interval_ms > 0 {
+            run_support(&self.app, shutdown.clone());
         }
         if let Some(l) = self.metadata {
             run_compute(&self.app, l, shutdown.clone());
@@ -381,6 +392,46 @@ pub fn hostname() -> String {
 
 /// Sweeps today for the live subscribers every `every` (the date rules that fire by
 /// themselves: see `maocloud_app::daily`), until `shutdown`.
+/// The support desk's clockwork: escalations checked every 15 s (targets are in minutes), the
+/// intake Maildir read every 5 s.
+fn run_support(app: &App, mut stop: watch::Receiver<bool>) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut n: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if let Err(e) = maocloud_app::support::intake(&app).await {
+                tracing::warn!(error = %e, "support: reading the intake failed; retrying");
+            }
+            if n % 3 == 0 {
+                match maocloud_app::support::sweep(&app).await {
+                    Ok(r) if r != Default::default() => tracing::info!(?r, "support sweep"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "support sweep failed; retrying"),
+                }
+            }
+            n += 1;
+        }
+    });
+}
+
+/// `support@<domain>` of the sender address (`Name <user@domain>` or `user@domain`).
+fn support_address(mail_from: &str) -> String {
+    let addr = mail_from
+        .rsplit_once('<')
+        .map(|(_, a)| a.trim_end_matches('>'))
+        .unwrap_or(mail_from)
+        .trim();
+    match addr.rsplit_once('@') {
+        Some((_, domain)) => format!("support@{domain}"),
+        None => "support@maocloud.localhost".into(),
+    }
+}
+
 async fn sweep_forever(
     app: maocloud_app::App,
     every: Duration,
