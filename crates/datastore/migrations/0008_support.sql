@@ -63,9 +63,13 @@ CREATE TABLE ticket_messages (
     internal BIGINT NOT NULL DEFAULT 0,
     -- web or email
     via TEXT NOT NULL,
+    -- The Message-ID of the email it came from: a message read twice (a crash between the
+    -- commit and the move to cur/) is recognised and not posted again.
+    external_id TEXT,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX ticket_messages_ticket ON ticket_messages (ticket_id, id);
+CREATE INDEX ticket_messages_external ON ticket_messages (ticket_id, external_id);
 
 CREATE TABLE ticket_attachments (
     id TEXT PRIMARY KEY,

@@ -103,11 +103,13 @@ pub struct TicketMessage {
     pub body: String,
     pub internal: bool,
     pub via: String,
+    /// The Message-ID of the email it came from.
+    pub external_id: Option<String>,
     pub created_at: Timestamp,
 }
 
 const MSG_COLS: &str =
-    "id, ticket_id, author_kind, author_id, author_label, body, internal, via, created_at";
+    "id, ticket_id, author_kind, author_id, author_label, body, internal, via, external_id, created_at";
 
 fn ticket_message(r: &AnyRow) -> Result<TicketMessage> {
     Ok(TicketMessage {
@@ -119,6 +121,7 @@ fn ticket_message(r: &AnyRow) -> Result<TicketMessage> {
         body: col::get(r, "body")?,
         internal: col::flag(r, "internal")?,
         via: col::get(r, "via")?,
+        external_id: col::get(r, "external_id")?,
         created_at: col::ts(r, "created_at")?,
     })
 }
@@ -419,10 +422,23 @@ impl Tx {
             .bind(&m.body)
             .bind(i64::from(m.internal))
             .bind(&m.via)
+            .bind(&m.external_id)
             .bind(us(m.created_at))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    /// Whether a ticket already holds the message that came with this email's Message-ID.
+    pub async fn ticket_message_seen(&mut self, ticket_id: &str, external_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM ticket_messages WHERE ticket_id = $1 AND external_id = $2",
+        )
+        .bind(ticket_id)
+        .bind(external_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(col::get::<i64>(&row, "n")? > 0)
     }
 
     /// A ticket's thread, oldest first; internal notes only when asked for.

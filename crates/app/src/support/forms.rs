@@ -344,7 +344,7 @@ pub async fn credential_loss_decide(
         .await?;
     }
     if let Some(n) = &note {
-        post(app, &mut tx, &t, &author, n, false, "web", vec![]).await?;
+        post(app, &mut tx, &t, &author, n, false, "web", None, vec![]).await?;
     }
     event(
         &mut tx,

@@ -118,6 +118,12 @@ async fn receive(app: &App, raw: &[u8]) -> Result<std::result::Result<i64, Strin
     if let Some(into) = t.merged_into.clone() {
         t = tx.ticket_fetch(&Scope::All, &into).await?;
     }
+    if let Some(mid) = &msg.message_id {
+        if tx.ticket_message_seen(&t.id, mid).await? {
+            // Read before, and the move to cur/ was lost (a crash): already in the thread.
+            return Ok(Ok(t.number));
+        }
+    }
     let mut body = strip_quoted(&msg.text, Some(REPLY_MARKER));
     let mut attachments = Vec::new();
     let mut refused = Vec::new();
@@ -147,6 +153,7 @@ async fn receive(app: &App, raw: &[u8]) -> Result<std::result::Result<i64, Strin
     let input = NewReply {
         body: body.clone(),
         attachments,
+        external_id: msg.message_id.clone(),
         ..Default::default()
     };
     let t = match add_reply(app, &mut tx, t, &author, &body, &input, "email").await {

@@ -78,6 +78,8 @@ pub struct NewReply {
     /// Operators: the status after a public reply (default `waiting`).
     pub status: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// The Message-ID of the email it came in (replies by email).
+    pub external_id: Option<String>,
 }
 
 /// An operator's change to a ticket (every field optional).
@@ -370,7 +372,7 @@ pub(crate) async fn create(app: &App, tx: &mut Tx, o: Opening<'_>) -> Result<Tic
         rating_comment: None,
     };
     tx.ticket_create(&t).await?;
-    post(app, tx, &t, &o.author, &o.body, false, "web", o.attachments).await?;
+    post(app, tx, &t, &o.author, &o.body, false, "web", None, o.attachments).await?;
     event(
         tx,
         &t.id,
@@ -392,6 +394,7 @@ pub(crate) async fn post(
     body: &str,
     internal: bool,
     via: &str,
+    external_id: Option<&str>,
     attachments: Vec<NewAttachment>,
 ) -> Result<TicketMessage> {
     let now = app.now();
@@ -404,6 +407,7 @@ pub(crate) async fn post(
         body: body.into(),
         internal,
         via: via.into(),
+        external_id: external_id.map(str::to_string),
         created_at: now,
     };
     tx.ticket_message_create(&m).await?;
@@ -873,6 +877,7 @@ pub(crate) async fn add_reply(
         body,
         input.internal,
         via,
+        input.external_id.as_deref(),
         input.attachments.clone(),
     )
     .await?;
@@ -1204,6 +1209,7 @@ pub async fn merge(app: &App, ctx: &Ctx, from: &str, into: &str) -> Result<Ticke
         &note,
         false,
         "web",
+        None,
         vec![],
     )
     .await?;
