@@ -75,12 +75,53 @@ pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> 
                 };
                 crate::billing::subscribe(app, &ctx, offer).await?;
             }
+            seed_support(app, id).await?;
         }
         Err(Error::Conflict { .. }) => {}
         Err(e) => return Err(e),
     }
     seed_price_list(app).await?;
     Ok(out)
+}
+
+/// The demo desk: two canned replies and one ticket from the demo subscriber, so the queue
+/// and the subscriber's support page are not empty on first sight.
+async fn seed_support(app: &App, subscriber: maocloud_types::SubscriberId) -> Result<()> {
+    let system = Ctx::system();
+    for (title, body) in [
+        (
+            "Bonjour / accusé de réception",
+            "Bonjour,\n\nMerci pour votre message : nous regardons cela et revenons vers vous très vite.\n\nCordialement,\nLe support Maocloud",
+        ),
+        (
+            "Redémarrage de la VM",
+            "Bonjour,\n\nPourriez-vous redémarrer la VM depuis la console (bouton « Redémarrer ») et nous dire si le problème persiste ?\n\nCordialement,\nLe support Maocloud",
+        ),
+    ] {
+        match crate::support::canned_create(app, &system, title, body).await {
+            Ok(_) | Err(Error::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let ctx = Ctx {
+        principal: maocloud_types::Principal::Subscriber(subscriber),
+        ip: "demo-seed".into(),
+    };
+    crate::support::open(
+        app,
+        &ctx,
+        crate::support::NewTicket {
+            subject: "Question sur la facturation au prorata".into(),
+            category: "billing".into(),
+            priority: "normal".into(),
+            body: "Bonjour, j'ai souscrit Cloud M en cours de mois : comment est calculée ma première facture ?".into(),
+            resources: vec![],
+            attachments: vec![],
+            source: "console".into(),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The demo price list: three offers, the last with a 12-month commitment, created
