@@ -194,3 +194,11 @@ role_extractor!(
     /// An operator of the abuse desk (or an admin).
     AbuseAuth, Abuse
 );
+role_extractor!(
+    /// An operator of the support desk (or an admin).
+    SupportAuth, Support
+);
+role_extractor!(
+    /// An operator of any desk, support, billing or abuse (or an admin): the support queue.
+    OperatorAuth, Support, Billing, Abuse
+);

@@ -94,8 +94,13 @@ pub async fn idempotency(State(st): State<AppState>, req: Request, next: Next) -
         .map(|v| hex(Sha256::digest(v.as_bytes())))
         .unwrap_or_else(|| "anonymous".into());
     let scope = format!("{credential}:{}", req.uri().path());
+    let limit = if crate::v1::support::carries_files(req.uri().path()) {
+        crate::v1::support::FILES_BODY_LIMIT
+    } else {
+        crate::BODY_LIMIT
+    };
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, crate::BODY_LIMIT).await {
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(b) => b,
         Err(_) => {
             return ApiError::bad_request(

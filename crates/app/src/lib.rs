@@ -85,8 +85,11 @@ impl App {
     pub fn db(&self) -> &Datastore {
         &self.inner.db
     }
+    /// Now, to the microsecond the datastore keeps: what a use case returns equals what a
+    /// later read of the same row returns.
     pub fn now(&self) -> Timestamp {
-        self.inner.clock.now()
+        let t = self.inner.clock.now();
+        Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t)
     }
     pub fn settings(&self) -> &Settings {
         &self.inner.settings

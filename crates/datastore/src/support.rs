@@ -275,11 +275,12 @@ impl Tx {
         Ok(())
     }
 
-    /// One ticket as `scope` may see it: a subscriber sees their own, never an abuse report.
+    /// One ticket as `scope` may see it: a subscriber sees their own, never an abuse report nor a
+    /// credential-loss report (whoever holds a stolen credential must not read or close it).
     pub async fn ticket_fetch(&mut self, scope: &Scope, id: &str) -> Result<Ticket> {
         let q = format!(
             "SELECT {TICKET_COLS} FROM tickets WHERE id = $1 \
-             AND ($2 IS NULL OR (subscriber_id = $2 AND kind <> 'abuse_report'))"
+             AND ($2 IS NULL OR (subscriber_id = $2 AND kind NOT IN ('abuse_report', 'credential_loss')))"
         );
         let row = sqlx::query(&q)
             .bind(id)
@@ -306,7 +307,7 @@ impl Tx {
         let categories = f.categories.as_ref().map(|c| c.join(","));
         let q = format!(
             "SELECT {TICKET_COLS} FROM tickets WHERE \
-             ($1 IS NULL OR (subscriber_id = $1 AND kind <> 'abuse_report')) \
+             ($1 IS NULL OR (subscriber_id = $1 AND kind NOT IN ('abuse_report', 'credential_loss'))) \
              AND ($2 IS NULL OR status = $2) \
              AND ($3 = 0 OR status NOT IN ('resolved', 'closed')) \
              AND ($4 IS NULL OR priority = $4) \
@@ -411,7 +412,7 @@ impl Tx {
     pub async fn ticket_message_create(&mut self, m: &TicketMessage) -> Result<()> {
         self.check_writable()?;
         let q = format!(
-            "INSERT INTO ticket_messages ({MSG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO ticket_messages ({MSG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         sqlx::query(&q)
             .bind(&m.id)

@@ -1,10 +1,12 @@
 //! The command line: `maocloud serve` runs the platform; `maocloud operator …` administers it
 //! locally; `maocloud login`, `whoami`, `token …` and `maocloud <resource> <verb>` (offer,
-//! subscription, invoice, suspension, proof, terms, incident) are the client of a platform's API. Errors print a message and exit non-zero.
+//! subscription, invoice, suspension, proof, terms, incident, vm, storage, ticket, support) are
+//! the client of a platform's API. Errors print a message and exit non-zero.
 
 use crate::client::{Client, Credentials};
 use crate::config::ServeArgs;
 use crate::output::{self, col, Format};
+use crate::support_cli::SupportCommand;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use maocloud_types::OperatorRole;
@@ -96,6 +98,13 @@ pub enum Command {
     /// Object storage: S3 access keys, buckets, usage; operators: quotas and disk health (R-1b).
     #[command(subcommand)]
     Storage(crate::storage_cli::StorageCommand),
+    /// Support tickets (R-1d): open, follow, answer, close; operators: the queue.
+    #[command(subcommand)]
+    Ticket(crate::support_cli::TicketCommand),
+    /// The support desk: response targets, the monthly report; operators: canned replies and
+    /// registered letters.
+    #[command(subcommand)]
+    Support(crate::support_cli::SupportCommand),
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Measure the platform on this machine (see `scripts/bench`).
@@ -628,6 +637,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Storage(cmd) => {
             let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
             crate::storage_cli::storage(&c, out, cmd).await
+        }
+        Command::Ticket(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::support_cli::ticket(&c, out, cmd).await
+        }
+        Command::Support(SupportCommand::Targets) => {
+            // Public: no sign-in needed.
+            let url = cli
+                .url
+                .clone()
+                .or_else(|| Credentials::load().ok().flatten().map(|c| c.url))
+                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            let c = Client::new(&url, None)?;
+            crate::support_cli::support(&c, out, SupportCommand::Targets).await
+        }
+        Command::Support(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::support_cli::support(&c, out, cmd).await
         }
         Command::Openapi => {
             print!("{}", maocloud_api::openapi_json());

@@ -157,6 +157,24 @@ impl Client {
         self.request(reqwest::Method::DELETE, path, None).await
     }
 
+    /// A GET of raw bytes (a file download).
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let mut req = self.http.get(format!("{}{path}", self.url));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.url))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(problem_error(status.as_u16(), &text));
+        }
+        Ok(resp.bytes().await?.to_vec())
+    }
+
     /// A PUT of raw bytes (a file), with its content type and extra headers.
     pub async fn put_bytes(
         &self,

@@ -14,3 +14,4 @@ pub mod config;
 pub mod output;
 pub mod serve;
 pub mod storage_cli;
+pub mod support_cli;

@@ -9,6 +9,7 @@ mod contract;
 mod messages;
 mod sepa;
 mod storage;
+pub(crate) mod support;
 mod test_clocks;
 mod tokens;
 
@@ -35,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(contract::routes())
         .merge(compute::routes())
         .merge(storage::routes())
+        .merge(support::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

@@ -439,6 +439,22 @@ pub async fn record_letter(app: &App, ctx: &Ctx, input: LetterInput) -> Result<T
             }
             Err(e) => return Err(e.into()),
         }
+        // Before anything is terminated: the letter's subscription must be the subscriber's.
+        if let Some(sub) = input.subscription_id {
+            match tx
+                .subscription_fetch(&Scope::Subscriber(input.subscriber_id), sub)
+                .await
+            {
+                Ok(_) => {}
+                Err(maocloud_datastore::Error::NotFound) => {
+                    return Err(Error::invalid(
+                        "subscription_id",
+                        "is not this subscriber's subscription",
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     let mut detail =
         json!({"received_on": input.received_on.to_string(), "letter_subject": input.subject});
@@ -462,12 +478,6 @@ pub async fn record_letter(app: &App, ctx: &Ctx, input: LetterInput) -> Result<T
             }
             e => e,
         })?;
-        if view.termination.subscriber_id != input.subscriber_id {
-            return Err(Error::invalid(
-                "subscription_id",
-                "is not this subscriber's subscription",
-            ));
-        }
         detail["termination_id"] = json!(view.termination.id);
         detail["end_date"] = json!(view.termination.end_date);
     }

@@ -4,9 +4,10 @@
 //! context. Response targets and escalation live in `sla`, the public forms (abuse reports R-4a,
 //! credential loss R-5a, registered letters R-7.2a) in `forms`, replies by email in `inbound`.
 //!
-//! Who sees what: a subscriber sees their own tickets, never an abuse report about them, never
-//! an internal note; admins and the support role see the whole desk; the billing and abuse roles
-//! see their own category.
+//! Who sees what: a subscriber sees their own tickets, never an abuse report about them nor a
+//! credential-loss report (a stolen credential must not read or close it), never an internal
+//! note; admins and the support role see the whole desk; the billing and abuse roles see their
+//! own category.
 
 mod forms;
 mod inbound;
@@ -372,7 +373,18 @@ pub(crate) async fn create(app: &App, tx: &mut Tx, o: Opening<'_>) -> Result<Tic
         rating_comment: None,
     };
     tx.ticket_create(&t).await?;
-    post(app, tx, &t, &o.author, &o.body, false, "web", None, o.attachments).await?;
+    post(
+        app,
+        tx,
+        &t,
+        &o.author,
+        &o.body,
+        false,
+        "web",
+        None,
+        o.attachments,
+    )
+    .await?;
     event(
         tx,
         &t.id,

@@ -116,6 +116,37 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         json!({"name": "sweep-bucket"}),
     )
     .await;
+    // Support: the owner's ticket with a file, and a canned reply.
+    let (_, ticket) = s
+        .post(
+            "/api/v1/tickets",
+            Some(&a.token),
+            json!({
+                "subject": "sweep", "category": "technical", "priority": "normal",
+                "message": "sweep",
+                "attachments": [{"file_name": "sweep.txt", "content_type": "text/plain", "data_base64": "c3dlZXA="}],
+            }),
+        )
+        .await;
+    let ticket_id = ticket["id"].as_str().unwrap().to_string();
+    let attachment_id = ticket["messages"][0]["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let support = s
+        .operator(
+            "support@maocloud.test",
+            maocloud_types::OperatorRole::Support,
+        )
+        .await;
+    let (_, canned) = s
+        .post(
+            "/api/v1/support/canned-replies",
+            Some(&support.token),
+            json!({"title": "sweep", "body": "sweep"}),
+        )
+        .await;
+    let canned_id = canned["id"].as_str().unwrap().to_string();
     // Contract lifecycle: a suspension, a proof request and an incident about the owner.
     let abuse = s
         .operator("abuse@maocloud.test", maocloud_types::OperatorRole::Abuse)
@@ -144,8 +175,16 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         )
         .await;
     let incident_id = incident["id"].as_str().unwrap().to_string();
-    let resource_for = |path: &str| -> String {
-        if path.starts_with("/api/v1/tokens/") {
+    let resource_for = |path: &str, param: &str| -> String {
+        if param == "attachment_id" {
+            attachment_id.clone()
+        } else if path.starts_with("/api/v1/tickets/") {
+            ticket_id.clone()
+        } else if path.starts_with("/api/v1/support/canned-replies/") {
+            canned_id.clone()
+        } else if path.starts_with("/api/v1/support/targets/") {
+            "normal".to_string()
+        } else if path.starts_with("/api/v1/tokens/") {
             token_id.clone()
         } else if path.starts_with("/api/v1/messages/") {
             message_id.clone()
@@ -194,18 +233,12 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let concrete = if path.contains('{') {
-                let start = path.find('{').unwrap();
-                let end = path.find('}').unwrap();
-                format!(
-                    "{}{}{}",
-                    &path[..start],
-                    resource_for(path),
-                    &path[end + 1..]
-                )
-            } else {
-                path.clone()
-            };
+            // Every path parameter names one of the owner's resources.
+            let mut concrete = path.clone();
+            while let (Some(start), Some(end)) = (concrete.find('{'), concrete.find('}')) {
+                let id = resource_for(path, &concrete[start + 1..end]);
+                concrete.replace_range(start..=end, &id);
+            }
             // A body valid in form where a route takes one, so that a refusal comes from
             // ownership, not from parsing.
             let body = (m == Method::POST || m == Method::PATCH).then(|| {
@@ -217,6 +250,8 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
                     json!({"size": "s"})
                 } else if path.ends_with("/console") {
                     json!({"input": "ls\n"})
+                } else if path.ends_with("/messages") {
+                    json!({"message": "sweep"})
                 } else {
                     json!({})
                 }

@@ -407,3 +407,171 @@ async fn serve_demo_prints_credentials_that_work() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+// R-1d from the command line: a subscriber opens a ticket with a file, lists, reads, answers,
+// downloads the file and closes the ticket with a rating; the desk answers with the same
+// commands. Bad input exits non-zero and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_from_open_to_close() {
+    let s = TestServer::start().await;
+    let sub = s.subscriber("tickets@example.fr").await;
+    let desk = s
+        .operator("desk@maocloud.test", maocloud_types::OperatorRole::Support)
+        .await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR screenshot".to_vec();
+    std::fs::write(h.join("screen.png"), &png).unwrap();
+    std::fs::write(h.join("notes.exe"), b"MZ").unwrap();
+    let cli = |token: &str, args: &[&str]| {
+        let (h, url) = (h.clone(), s.url.clone());
+        let mut all: Vec<String> = vec!["--url".into(), url, "--token".into(), token.into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            run(&h, &args, None)
+        })
+    };
+    let shot = h.join("screen.png").to_str().unwrap().to_string();
+    let out = cli(
+        &sub.token,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "VM unreachable",
+            "--priority",
+            "high",
+            "--message",
+            "My VM stopped answering at 08:55.",
+            "--attach",
+            &shot,
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = t["id"].as_str().unwrap().to_string();
+    let file_id = t["messages"][0]["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(t["category"], "technical");
+    let out = cli(&sub.token, &["ticket", "list"]).await.unwrap();
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("VM unreachable") && table.contains("high") && table.contains("new"),
+        "{table}"
+    );
+    let out = cli(&desk.token, &["ticket", "list", "--assignee", "none"])
+        .await
+        .unwrap();
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
+    let out = cli(
+        &desk.token,
+        &[
+            "ticket",
+            "reply",
+            &id,
+            "--message",
+            "The host rebooted; your VM is back.",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cli(&sub.token, &["ticket", "show", &id]).await.unwrap();
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("screen.png")
+            && shown.contains("08:55")
+            && shown.contains("your VM is back")
+            && shown.contains("waiting"),
+        "{shown}"
+    );
+    let saved = h.join("saved.png");
+    let out = cli(
+        &sub.token,
+        &[
+            "ticket",
+            "attachment",
+            &id,
+            &file_id,
+            "--file",
+            saved.to_str().unwrap(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&saved).unwrap(), png);
+    let out = cli(
+        &sub.token,
+        &["ticket", "reply", &id, "--message", "Confirmed, thanks!"],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Bad input: refused before sending, or by the server, non-zero and saying why.
+    let exe = h.join("notes.exe").to_str().unwrap().to_string();
+    let out = cli(
+        &sub.token,
+        &[
+            "ticket",
+            "open",
+            "--subject",
+            "x",
+            "--message",
+            "y",
+            "--attach",
+            &exe,
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("only .pdf, .png, .jpg, .jpeg, .txt and .log files"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&sub.token, &["ticket", "close", &id, "--rating", "9"])
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("rating: must be 1 to 5"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(
+        &sub.token,
+        &["ticket", "close", &id, "--rating", "5", "-o", "json"],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let closed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (closed["status"].as_str(), closed["rating"].as_i64()),
+        (Some("closed"), Some(5))
+    );
+    let out = cli(&sub.token, &["ticket", "list"]).await.unwrap();
+    assert!(
+        !text(&out.stdout).contains(&id),
+        "closed tickets are not active"
+    );
+    let out = cli(&sub.token, &["ticket", "list", "--all"]).await.unwrap();
+    assert!(text(&out.stdout).contains(&id));
+    // The targets are public.
+    let (h2, url) = (h.clone(), s.url.clone());
+    let out =
+        tokio::task::spawn_blocking(move || run(&h2, &["support", "targets", "--url", &url], None))
+            .await
+            .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("urgent"));
+}
