@@ -103,6 +103,8 @@ pub struct Settings {
     pub support_oncall: Option<String>,
     /// The Maildir the MTA delivers the support address's mail into (replies by email).
     pub support_intake: PathBuf,
+    /// the smallest group an anonymised statistic shows (k-anonymity).
+    pub privacy_k: i64,
 }
 
 impl Settings {
@@ -135,6 +137,7 @@ impl Settings {
             support_address: "support@maocloud.localhost".into(),
             support_oncall: None,
             support_intake: data_dir.join("support-intake"),
+            privacy_k: 5,
             data_dir,
         }
     }

@@ -45,6 +45,7 @@ impl Registry {
         let mut r = Registry::default();
         crate::notify::register(&mut r);
         crate::compute::vms::register(&mut r);
+        crate::privacy::register(&mut r);
         r
     }
 }

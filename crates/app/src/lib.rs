@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod incidents;
 pub mod jobs;
 pub mod notify;
+pub mod privacy;
 pub mod proofs;
 pub mod seal;
 pub mod sepa;

@@ -14,6 +14,7 @@ mod credentials;
 mod idempotency;
 mod jobs;
 pub mod sepa;
+pub mod privacy;
 pub mod storage;
 pub mod support;
 pub use accounts::NewAccount;

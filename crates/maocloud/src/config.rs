@@ -110,6 +110,9 @@ pub struct ServeArgs {
     /// [default: <data-dir>/support-intake].
     #[arg(long, env = "MAOCLOUD_SUPPORT_INTAKE", value_name = "DIR")]
     pub support_intake: Option<PathBuf>,
+    /// the smallest group of subscribers an anonymised statistic shows [default: 5].
+    #[arg(long, env = "MAOCLOUD_PRIVACY_K", value_name = "K")]
+    pub privacy_k: Option<i64>,
 }
 
 /// The same settings, as read from the TOML file.
@@ -147,6 +150,7 @@ struct FileConfig {
     support_address: Option<String>,
     support_oncall: Option<String>,
     support_intake: Option<PathBuf>,
+    privacy_k: Option<i64>,
 }
 
 /// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
@@ -195,6 +199,7 @@ pub struct ServeConfig {
     pub support_address: Option<String>,
     pub support_oncall: Option<String>,
     pub support_intake: Option<PathBuf>,
+    pub privacy_k: i64,
 }
 
 /// How `serve` runs guests on its own machine.
@@ -248,6 +253,10 @@ impl ServeArgs {
             .unwrap_or(12);
         if !(1..=24 * 90).contains(&session_ttl_hours) {
             bail!("--session-ttl-hours must be between 1 and 2160");
+        }
+        let privacy_k = self.privacy_k.or(file.privacy_k).unwrap_or(5);
+        if !(2..=1000).contains(&privacy_k) {
+            bail!("--privacy-k must be between 2 and 1000");
         }
         let invoice_due_days = file.invoice_due_days.unwrap_or(15);
         if !(0..=90).contains(&invoice_due_days) {
@@ -327,6 +336,7 @@ impl ServeArgs {
             support_address: self.support_address.clone().or(file.support_address),
             support_oncall: self.support_oncall.clone().or(file.support_oncall),
             support_intake: self.support_intake.clone().or(file.support_intake),
+            privacy_k,
             compute,
             metadata_listen: self
                 .metadata_listen

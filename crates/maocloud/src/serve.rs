@@ -49,6 +49,7 @@ impl Platform {
             .clone()
             .unwrap_or_else(|| support_address(&config.mail_from));
         settings.support_oncall = config.support_oncall.clone();
+        settings.privacy_k = config.privacy_k;
         if let Some(dir) = &config.support_intake {
             settings.support_intake = dir.clone();
         }

@@ -18,6 +18,7 @@ mod contract;
 mod email;
 mod jobs;
 mod openapi;
+mod privacy;
 mod storage;
 mod storage_clients;
 mod storage_crash;

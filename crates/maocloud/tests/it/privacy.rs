@@ -1,0 +1,439 @@
+//! Personal data: consent history is exact and marketing reaches only consenting,
+//! unrestricted subscribers, each with a working one-click opt-out; restriction and
+//! objection take a subscriber out of the statistics, whose groups under k show no number;
+//! the register of processors; the access export holds every class of a subscriber's
+//! data and nothing of another's.
+
+use crate::both_dbs;
+use crate::harness::*;
+use maocloud_app::privacy::{self, ProcessorInput};
+use maocloud_app::{Ctx, Error};
+use maocloud_types::{OperatorRole, PageRequest, Principal, SubscriberId};
+use std::io::Read;
+
+fn me(s: &Subscriber) -> Ctx {
+    Ctx {
+        principal: Principal::Subscriber(s.id.parse::<SubscriberId>().unwrap()),
+        ip: "192.0.2.7".into(),
+    }
+}
+
+fn op(o: &Operator, role: OperatorRole) -> Ctx {
+    Ctx {
+        principal: Principal::Operator {
+            id: o.id.parse().unwrap(),
+            role,
+        },
+        ip: "-".into(),
+    }
+}
+
+async fn outbox_to(s: &TestServer, addr: &str) -> Vec<(String, String)> {
+    maocloud_app::notify::outbox(&s.app, &Ctx::system(), &PageRequest::first(200))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.to_addr == addr)
+        .map(|e| (e.subject, e.body_text))
+        .collect()
+}
+
+both_dbs!(
+    consent_is_opt_in_recorded_and_honoured_by_marketing,
+    |s: TestServer| async move {
+        let admin = s.operator("admin@maocloud.test", OperatorRole::Admin).await;
+        let admin = op(&admin, OperatorRole::Admin);
+        let a = s.subscriber("a@example.fr").await;
+        let b = s.subscriber("b@example.fr").await;
+        let c = s.subscriber("c@example.fr").await;
+
+        // Opt-in: nothing is granted by default.
+        let none = privacy::consents(&s.app, &me(&a), None).await.unwrap();
+        assert!(none.purposes.iter().all(|(_, g)| !g));
+        assert!(none.history.is_empty());
+
+        let t1 = s.app.now();
+        privacy::set_consent(&s.app, &me(&a), "promotions", true, "console")
+            .await
+            .unwrap();
+        s.clock.advance(jiff::SignedDuration::from_secs(60));
+        privacy::set_consent(&s.app, &me(&a), "surveys", true, "api")
+            .await
+            .unwrap();
+        s.clock.advance(jiff::SignedDuration::from_secs(60));
+        let after = privacy::set_consent(&s.app, &me(&a), "surveys", false, "cli")
+            .await
+            .unwrap();
+        let granted: Vec<&str> = after
+            .purposes
+            .iter()
+            .filter(|(_, g)| *g)
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(granted, ["promotions"]);
+        let h: Vec<(&str, bool, &str, &str)> = after
+            .history
+            .iter()
+            .map(|e| {
+                (
+                    e.purpose.as_str(),
+                    e.granted,
+                    e.source.as_str(),
+                    e.ip.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            h,
+            [
+                ("promotions", true, "console", "192.0.2.7"),
+                ("surveys", true, "api", "192.0.2.7"),
+                ("surveys", false, "cli", "192.0.2.7"),
+            ]
+        );
+        assert_eq!(after.history[0].created_at, t1);
+        assert_eq!(
+            after.history[2].created_at,
+            t1 + jiff::SignedDuration::from_secs(120)
+        );
+        assert!(matches!(
+            privacy::set_consent(&s.app, &me(&a), "profiling", true, "api").await,
+            Err(Error::Invalid(_))
+        ));
+
+        // C consents too but restricts processing: marketing must not reach them.
+        privacy::set_consent(&s.app, &me(&c), "promotions", true, "console")
+            .await
+            .unwrap();
+        privacy::set_choice(
+            &s.app,
+            &me(&c),
+            "restriction",
+            true,
+            Some("until my dispute is settled"),
+            "console",
+        )
+        .await
+        .unwrap();
+        let sent = privacy::marketing_send(
+            &s.app,
+            &admin,
+            "promotions",
+            "-20 % sur Cloud M",
+            "Ce mois-ci seulement.",
+        )
+        .await
+        .unwrap();
+        assert_eq!(sent, 1);
+        let to_a = outbox_to(&s, &a.email).await;
+        let (_, body) = to_a
+            .iter()
+            .find(|(subj, _)| subj.contains("Cloud M"))
+            .expect("A got it");
+        assert!(outbox_to(&s, &b.email)
+            .await
+            .iter()
+            .all(|(subj, _)| !subj.contains("Cloud M")));
+        assert!(outbox_to(&s, &c.email)
+            .await
+            .iter()
+            .all(|(subj, _)| !subj.contains("Cloud M")));
+        // Nobody consented to surveys now: nobody gets one.
+        assert_eq!(
+            privacy::marketing_send(&s.app, &admin, "surveys", "Votre avis", "Deux minutes ?")
+                .await
+                .unwrap(),
+            0
+        );
+        // Only admins send marketing.
+        assert!(matches!(
+            privacy::marketing_send(&s.app, &me(&a), "promotions", "x", "y").await,
+            Err(Error::Forbidden(_))
+        ));
+
+        // The one-click opt-out in the email withdraws that consent, recorded as such.
+        let token = body
+            .split("unsubscribe?t=")
+            .nth(1)
+            .expect("an opt-out link")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        let mut forged = token.clone();
+        forged.replace_range(
+            forged.len() - 1..,
+            if forged.ends_with('0') { "1" } else { "0" },
+        );
+        assert!(privacy::unsubscribe(&s.app, &forged, "198.51.100.1")
+            .await
+            .is_err());
+        assert_eq!(
+            privacy::unsubscribe(&s.app, &token, "198.51.100.1")
+                .await
+                .unwrap(),
+            "promotions"
+        );
+        let last = privacy::consents(&s.app, &me(&a), None).await.unwrap();
+        assert!(last.purposes.iter().all(|(_, g)| !g));
+        let e = last.history.last().unwrap();
+        assert_eq!(
+            (e.purpose.as_str(), e.granted, e.source.as_str()),
+            ("promotions", false, "unsubscribe_link")
+        );
+        assert_eq!(
+            privacy::marketing_send(&s.app, &admin, "promotions", "Encore", "Non.")
+                .await
+                .unwrap(),
+            0
+        );
+    }
+);
+
+both_dbs!(
+    statistics_are_anonymous_and_honour_objection,
+    |s: TestServer| async move {
+        let billing = s
+            .operator("billing@maocloud.test", OperatorRole::Billing)
+            .await;
+        let desk = op(&billing, OperatorRole::Billing);
+        let big = crate::billing::offer(&s, &billing.token, "big", "Big", 1000, 0).await;
+        let small = crate::billing::offer(&s, &billing.token, "small", "Small", 500, 0).await;
+        let mut many = Vec::new();
+        for i in 0..6 {
+            let sub = s.subscriber(&format!("big{i}@example.fr")).await;
+            crate::billing::subscribe(&s, &sub.token, &big).await;
+            many.push(sub);
+        }
+        for i in 0..2 {
+            let sub = s.subscriber(&format!("small{i}@example.fr")).await;
+            crate::billing::subscribe(&s, &sub.token, &small).await;
+        }
+        let per_offer = |stats: &[privacy::Statistic]| -> Vec<(String, Option<i64>)> {
+            stats[0]
+                .groups
+                .iter()
+                .map(|g| (g.key.clone(), g.subscribers))
+                .collect()
+        };
+        let stats = privacy::statistics(&s.app, &desk, "2026-11").await.unwrap();
+        assert_eq!(stats[0].k, 5);
+        assert_eq!(
+            per_offer(&stats),
+            [("big".into(), Some(6)), ("small".into(), None)]
+        );
+        // Revenue: the big offer's month shows (6 subscribers), the small one's does not.
+        let revenue = &stats[1].groups;
+        let big_month = revenue.iter().find(|g| g.key == "2026-11 big").unwrap();
+        assert_eq!(big_month.subscribers, Some(6));
+        assert!(big_month.total.unwrap() > 0);
+        let small_month = revenue.iter().find(|g| g.key == "2026-11 small").unwrap();
+        assert_eq!((small_month.subscribers, small_month.total), (None, None));
+
+        // One objects, one restricts: both leave the statistics, and the group falls under k.
+        privacy::set_choice(&s.app, &me(&many[0]), "objection", true, None, "api")
+            .await
+            .unwrap();
+        let stats = privacy::statistics(&s.app, &desk, "2026-11").await.unwrap();
+        assert_eq!(per_offer(&stats)[0], ("big".into(), Some(5)));
+        privacy::set_choice(&s.app, &me(&many[1]), "restriction", true, None, "api")
+            .await
+            .unwrap();
+        let stats = privacy::statistics(&s.app, &desk, "2026-11").await.unwrap();
+        assert_eq!(per_offer(&stats)[0], ("big".into(), None));
+        // Lifting the objection brings them back; the history keeps both changes.
+        let lifted =
+            privacy::set_choice(&s.app, &me(&many[0]), "objection", false, None, "console")
+                .await
+                .unwrap();
+        assert!(!lifted.state.objected);
+        assert_eq!(lifted.history.len(), 2);
+        let stats = privacy::statistics(&s.app, &desk, "2026-11").await.unwrap();
+        assert_eq!(per_offer(&stats)[0], ("big".into(), Some(5)));
+        // Subscribers and other roles get no statistics; a bad month is refused.
+        assert!(privacy::statistics(&s.app, &me(&many[2]), "2026-11")
+            .await
+            .is_err());
+        assert!(matches!(
+            privacy::statistics(&s.app, &desk, "11-2026").await,
+            Err(Error::Invalid(_))
+        ));
+    }
+);
+
+both_dbs!(the_register_of_processors, |s: TestServer| async move {
+    let admin = s.operator("admin@maocloud.test", OperatorRole::Admin).await;
+    let support = s
+        .operator("support@maocloud.test", OperatorRole::Support)
+        .await;
+    let sub = s.subscriber("reader@example.fr").await;
+    let input = ProcessorInput {
+        kind: "processor".into(),
+        name: "Banque Exemple".into(),
+        purpose: "SEPA direct debits".into(),
+        data_categories: "name, IBAN, amounts".into(),
+        country: "FR".into(),
+        safeguards: "EU".into(),
+    };
+    let p = privacy::processor_create(&s.app, &op(&admin, OperatorRole::Admin), input.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        privacy::processor_create(&s.app, &op(&support, OperatorRole::Support), input.clone())
+            .await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        privacy::processor_create(&s.app, &me(&sub), input.clone()).await,
+        Err(Error::Forbidden(_))
+    ));
+    let mut bad = input.clone();
+    bad.country = "France".into();
+    bad.kind = "friend".into();
+    let Err(Error::Invalid(fields)) =
+        privacy::processor_create(&s.app, &op(&admin, OperatorRole::Admin), bad).await
+    else {
+        panic!("refused")
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(names, ["kind", "country"]);
+    assert_eq!(privacy::processors(&s.app).await.unwrap(), vec![p.clone()]);
+    privacy::processor_remove(&s.app, &op(&admin, OperatorRole::Admin), &p.id)
+        .await
+        .unwrap();
+    assert!(privacy::processors(&s.app).await.unwrap().is_empty());
+});
+
+both_dbs!(
+    the_export_holds_every_class_of_data_and_nothing_else,
+    |s: TestServer| async move {
+        let agent = s
+            .operator("agent@maocloud.test", OperatorRole::Support)
+            .await;
+        let a = s.subscriber("exported@example.fr").await;
+        let other = s.subscriber("someone.else@example.fr").await;
+        // Data of several classes: a consent, a ticket, an operator's read of it, an API token.
+        privacy::set_consent(&s.app, &me(&a), "loyalty", true, "console")
+            .await
+            .unwrap();
+        let t = maocloud_app::support::open(
+            &s.app,
+            &me(&a),
+            maocloud_app::support::NewTicket {
+                subject: "Export me".into(),
+                category: "account".into(),
+                priority: "low".into(),
+                body: "Please keep this sentence.".into(),
+                resources: vec![],
+                attachments: vec![],
+                source: "api".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .ticket;
+        maocloud_app::support::get(&s.app, &op(&agent, OperatorRole::Support), &t.id)
+            .await
+            .unwrap();
+        privacy::set_consent(&s.app, &me(&other), "loyalty", true, "console")
+            .await
+            .unwrap();
+
+        let e = privacy::export_request(&s.app, &me(&a)).await.unwrap();
+        assert_eq!(e.status, "queued");
+        assert!(
+            privacy::export_request(&s.app, &me(&a)).await.is_err(),
+            "one at a time"
+        );
+        assert!(
+            privacy::export_download(&s.app, &me(&a), &e.id)
+                .await
+                .is_err(),
+            "not ready yet"
+        );
+        s.run_jobs().await;
+        let list = privacy::exports(&s.app, &me(&a)).await.unwrap();
+        assert_eq!(list[0].status, "ready");
+        assert!(outbox_to(&s, &a.email)
+            .await
+            .iter()
+            .any(|(_, b)| b.contains("/account/privacy")));
+        // Another subscriber cannot see or fetch it.
+        assert!(privacy::exports(&s.app, &me(&other))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(matches!(
+            privacy::export_download(&s.app, &me(&other), &e.id).await,
+            Err(Error::NotFound)
+        ));
+        let bytes = privacy::export_download(&s.app, &me(&a), &e.id)
+            .await
+            .unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut all = String::new();
+        let mut names = Vec::new();
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i).unwrap();
+            let name = f.name().unwrap().to_string();
+            let mut text = String::new();
+            f.read_to_string(&mut text).unwrap();
+            if name.ends_with(".json") {
+                serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
+            }
+            all.push_str(&text);
+            names.push(name);
+        }
+        for expected in [
+            "README.txt",
+            "account.json",
+            "profile.json",
+            "consents.json",
+            "tickets.json",
+            "operator_access.json",
+            "api_tokens.json",
+            "invoices.json",
+            "subscriptions.json",
+            "terms_acceptances.json",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
+        }
+        assert!(all.contains("exported@example.fr"));
+        assert!(all.contains("Please keep this sentence."));
+        assert!(all.contains("ticket.read"), "the operator's read is listed");
+        assert!(
+            !all.contains("someone.else@example.fr"),
+            "nothing of another subscriber"
+        );
+        // The archive is sealed at rest: the plain email is not in the file on disk.
+        let on_disk = std::fs::read_to_string(
+            s.data
+                .path()
+                .join("exports")
+                .join(format!("{}.zip.sealed", e.id)),
+        )
+        .unwrap();
+        assert!(!on_disk.contains("exported@example.fr"));
+
+        // After 7 days it is gone.
+        s.clock.advance(jiff::SignedDuration::from_hours(24 * 7));
+        s.run_jobs().await;
+        assert_eq!(
+            privacy::exports(&s.app, &me(&a)).await.unwrap()[0].status,
+            "expired"
+        );
+        assert!(privacy::export_download(&s.app, &me(&a), &e.id)
+            .await
+            .is_err());
+        assert!(!s
+            .data
+            .path()
+            .join("exports")
+            .join(format!("{}.zip.sealed", e.id))
+            .exists());
+    }
+);
