@@ -2,8 +2,10 @@
 //! sign-up, sign-in with TOTP, password reset), subscribers (their area: profile,
 //! subscriptions and offer change, invoices, inbox, API tokens, TOTP) and
 //! operators (the back office: subscribers, offers, invoicing, payments and credit notes,
-//! audit trail, outbox, hypervisors and VMs). French by default, English second; no JavaScript
-//! but the serial console of a VM's page (`static/serial.js`, allowed by that page's CSP only).
+//! audit trail, outbox, hypervisors and VMs), and the support desk on both sides (R-1d) with its
+//! public forms (abuse reports R-4a, lost or stolen credentials R-5a). French by default,
+//! English second; no JavaScript but the serial console of a VM's page (`static/serial.js`,
+//! allowed by that page's CSP only).
 //!
 //! Codemap: `visitor` (who is asking: language, cookies, session, CSRF, pages and redirects),
 //! `forms` (form bodies and field errors), `view` (templates and the `t` function), `records`
@@ -14,7 +16,10 @@
 //! requests, registered letters, terms versions and incidents in the back office), `compute`
 //! (VMs, their serial console over a websocket, SSH keys), `admin_compute` (hypervisors and
 //! every VM, read-only), `storage` (buckets, their objects, S3 access keys; every subscriber's
-//! usage in the back office), and `assets` (static files).
+//! usage in the back office), `support` (the subscriber's tickets, the public abuse and
+//! lost-credentials forms, and the desk's shared views and forms with files), `admin_support`
+//! (the queue, a ticket with its thread, events and the subscriber's context, targets, canned
+//! replies, the monthly report, registered letters), and `assets` (static files).
 //!
 //! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
 //! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
@@ -31,6 +36,7 @@ mod admin;
 mod admin_billing;
 mod admin_compute;
 mod admin_contract;
+mod admin_support;
 mod assets;
 mod billing;
 mod compute;
@@ -39,6 +45,7 @@ mod forms;
 mod public;
 mod records;
 mod storage;
+mod support;
 mod view;
 mod visitor;
 
@@ -61,6 +68,8 @@ pub fn routes() -> Router<AppState> {
         .merge(compute::routes())
         .merge(admin_compute::routes())
         .merge(storage::routes())
+        .merge(support::routes())
+        .merge(admin_support::routes())
         .merge(assets::routes())
 }
 

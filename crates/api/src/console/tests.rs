@@ -2091,4 +2091,506 @@ mod http {
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(refused.html.contains("href=\"#field-subscription_id\""));
     }
+
+    /// A support page as the visitor reads it: no catalog key left, no placeholder unfilled.
+    fn readable(page: &Page, what: &str) {
+        for raw in [
+            "console.",
+            "support.priority.",
+            "support.status.",
+            "support.category.",
+            "support.kind.",
+        ] {
+            assert!(
+                !page.html.contains(raw),
+                "{what}: a missing key: {}",
+                super::around(&page.html, raw)
+            );
+        }
+        for placeholder in [
+            "{number}",
+            "{n}",
+            "{h}",
+            "{max}",
+            "{count}",
+            "{file}",
+            "{reason}",
+            "{date}",
+            "{month}",
+            "{status}",
+            "{subject}",
+            "{target}",
+            "{due}",
+            "{field}",
+        ] {
+            assert!(
+                !page.html.contains(placeholder),
+                "{what}: {placeholder} unfilled"
+            );
+        }
+    }
+
+    /// Every support page, both sides, in French then in English, refused forms included.
+    #[tokio::test]
+    async fn support_desk_pages_speak_french_and_english() {
+        let site = site().await;
+        let mut sub = Browser::new(&site);
+        let csrf = sub.get("/signup").await.csrf();
+        let done = sub
+            .post("/signup", &signup_form(&csrf, "camille@example.test"))
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        let form = sub.get("/account/support/new").await;
+        assert_eq!(form.status, StatusCode::OK);
+        readable(&form, "the new-ticket form");
+        assert!(form.html.contains("id=\"targets-table\"") && form.html.contains("30\u{a0}min"));
+        let csrf = form.csrf();
+
+        // Refused: the reasons next to their fields, in French, the file named.
+        let refused = sub
+            .upload(
+                "/account/support",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", ""),
+                    ("category", "technical"),
+                    ("priority", "normal"),
+                    ("message", "Ma machine ne démarre plus."),
+                ],
+                (
+                    "attachments",
+                    "notes.exe",
+                    "application/octet-stream",
+                    b"MZ\x90",
+                ),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused new-ticket form");
+        assert!(
+            refused.html.contains("href=\"#field-subject\"")
+                && refused.html.contains("href=\"#field-attachments\"")
+                && refused.html.contains("notes.exe : ")
+                && refused.html.contains("est obligatoire"),
+            "{}",
+            refused.html
+        );
+        assert!(refused.html.contains("Ma machine ne démarre plus."), "kept");
+
+        let opened = sub
+            .upload(
+                "/account/support",
+                &[
+                    ("csrf", &csrf),
+                    ("subject", "Machine <i>bloquée</i>"),
+                    ("category", "technical"),
+                    ("priority", "high"),
+                    ("message", "Ma machine ne démarre plus depuis ce matin."),
+                ],
+                ("attachments", "journal.txt", "text/plain", b"boot failed\n"),
+            )
+            .await;
+        assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.html);
+        assert!(
+            opened.location.ends_with("?done=opened"),
+            "{}",
+            opened.location
+        );
+        let ticket_url = opened.location.split('?').next().unwrap().to_string();
+        let admin_url = ticket_url.replace("/account/", "/admin/");
+        let mut pages: Vec<(&str, String)> = vec![
+            ("the subscriber's list", "/account/support".into()),
+            ("the subscriber's ticket", ticket_url.clone()),
+            ("the new-ticket form", "/account/support/new".into()),
+        ];
+        let page = sub.get(&opened.location).await;
+        readable(&page, "the ticket just opened");
+        assert!(page.html.contains("Votre demande est enregistrée"));
+        assert!(page.html.contains("journal.txt") && !page.html.contains("<i>bloquée"));
+
+        // The desk: queue, ticket, a note, a refused update, the side pages.
+        let mut ops = operator_browser(&site, "desk@example.test", OperatorRole::Support).await;
+        let page = ops.get(&admin_url).await;
+        assert_eq!(page.status, StatusCode::OK);
+        readable(&page, "the desk's ticket");
+        let csrf = page.csrf();
+        let noted = ops
+            .upload(
+                &format!("{admin_url}/reply"),
+                &[
+                    ("csrf", &csrf),
+                    ("message", "Note : vérifier l'hyperviseur."),
+                    ("internal", "1"),
+                    ("reply_status", "waiting"),
+                ],
+                ("attachments", "", "application/octet-stream", b""),
+            )
+            .await;
+        assert_eq!(noted.status, StatusCode::SEE_OTHER, "{}", noted.html);
+        let refused = ops
+            .post(
+                &format!("{admin_url}/update"),
+                &[
+                    ("csrf", &csrf),
+                    ("status", "open"),
+                    ("priority", "high"),
+                    ("category", "technical"),
+                    ("assign", "other"),
+                    ("assignee_id", "nope"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused update");
+        assert!(refused.html.contains("href=\"#field-assignee_id\""));
+        let refused = ops
+            .upload(
+                "/admin/support/letters",
+                &[
+                    ("csrf", &csrf),
+                    ("subscriber_id", "x"),
+                    ("subject", "other"),
+                ],
+                ("scan", "", "application/octet-stream", b""),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused letter");
+        let refused = ops
+            .post(
+                "/admin/support/canned",
+                &[("csrf", &csrf), ("title", ""), ("body", "")],
+            )
+            .await;
+        readable(&refused, "the refused canned reply");
+        assert!(refused.html.contains("href=\"#field-title\""));
+        let refused = ops.get("/admin/support/report?month=13-2026").await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused month");
+        let desk_pages: Vec<(&str, String)> = vec![
+            ("the queue", "/admin/support".into()),
+            (
+                "the queue at risk",
+                "/admin/support?status=all&assignee=me&at_risk=1".into(),
+            ),
+            ("the desk's ticket", admin_url.clone()),
+            ("the targets", "/admin/support/targets".into()),
+            ("the canned replies", "/admin/support/canned".into()),
+            ("the report", "/admin/support/report".into()),
+            ("the letter form", "/admin/support/letters/new".into()),
+        ];
+        let mut anon = Browser::new(&site);
+        let public: Vec<(&str, String)> = vec![
+            ("the abuse form", "/abuse".into()),
+            ("the lost-credentials form", "/lost-credentials".into()),
+            ("the sign-in page", "/signin".into()),
+        ];
+        pages.extend(desk_pages.iter().cloned());
+
+        for lang in ["fr", "en"] {
+            if lang == "en" {
+                for b in [&mut sub, &mut ops] {
+                    let csrf = b.get("/account/security").await.csrf();
+                    b.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("next", "/")])
+                        .await;
+                }
+                anon.accept_language = "en-GB,en;q=0.9";
+            }
+            for (what, path) in &pages {
+                let b = if path.starts_with("/admin") {
+                    &mut ops
+                } else {
+                    &mut sub
+                };
+                let page = b.get(path).await;
+                assert_eq!(page.status, StatusCode::OK, "{what} in {lang}");
+                assert!(
+                    page.html.contains(&format!("<html lang=\"{lang}\">")),
+                    "{what}"
+                );
+                readable(&page, &format!("{what} in {lang}"));
+            }
+            for (what, path) in &public {
+                let page = anon.get(path).await;
+                assert_eq!(page.status, StatusCode::OK, "{what} in {lang}");
+                readable(&page, &format!("{what} in {lang}"));
+                assert!(page.html.contains("href=\"/lost-credentials\""));
+            }
+        }
+        let page = ops.get(&admin_url).await;
+        assert!(
+            page.html.contains("Internal note")
+                && page.html.contains("vérifier l&#x27;hyperviseur")
+        );
+        let page = sub.get(&ticket_url).await;
+        assert!(
+            !page.html.contains("hyperviseur"),
+            "notes never reach the subscriber"
+        );
+    }
+
+    /// The value of the first option of the select `id`.
+    fn first_option(html: &str, id: &str) -> String {
+        let at = html.find(&format!("id=\"{id}\"")).expect("the select");
+        let rest = &html[at..];
+        let v = &rest[rest.find("<option value=\"").unwrap() + 15..];
+        v[..v.find('"').unwrap()].to_string()
+    }
+
+    /// The desk's other forms through the console: merge, targets, canned replies, the
+    /// credential-loss decision (which ends the subscriber's sessions), letters, the report.
+    #[tokio::test]
+    async fn desk_merges_decides_records_and_reports() {
+        let site = site().await;
+        let mut sub = Browser::new(&site);
+        let csrf = sub.get("/signup").await.csrf();
+        sub.post("/signup", &signup_form(&csrf, "camille@example.test"))
+            .await;
+        let csrf = sub.get("/account/support/new").await.csrf();
+        let mut urls = vec![];
+        for subject in ["Première demande", "Seconde demande"] {
+            let opened = sub
+                .upload(
+                    "/account/support",
+                    &[
+                        ("csrf", &csrf),
+                        ("subject", subject),
+                        ("category", "account"),
+                        ("priority", "low"),
+                        ("message", "Bonjour, une question sur mon compte."),
+                    ],
+                    ("attachments", "", "application/octet-stream", b""),
+                )
+                .await;
+            assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.html);
+            urls.push(
+                opened
+                    .location
+                    .split('?')
+                    .next()
+                    .unwrap()
+                    .replace("/account/", "/admin/"),
+            );
+        }
+        let mut ops = operator_browser(&site, "admin@example.test", OperatorRole::Admin).await;
+
+        // Merge the first into the second, offered as the requester's other ticket.
+        let page = ops.get(&urls[0]).await;
+        let csrf = page.csrf();
+        let into = first_option(&page.html, "field-into");
+        assert!(urls[1].ends_with(&into), "{into}");
+        let merged = ops
+            .post(
+                &format!("{}/merge", urls[0]),
+                &[("csrf", &csrf), ("into", &into)],
+            )
+            .await;
+        assert_eq!(merged.location, format!("{}?done=merged", urls[1]));
+        let page = ops.get(&merged.location).await;
+        assert!(
+            page.html.contains("Les demandes sont fusionnées.") && page.html.contains("#1 → #2")
+        );
+        let page = ops.get(&urls[0]).await;
+        assert!(page.html.contains("id=\"merged\"") && !page.html.contains("id=\"reply-submit\""));
+        // A reply sent from a page opened before the merge is refused where it can be seen.
+        let sub_url = urls[0].replace("/admin/", "/account/");
+        let sub_csrf = sub.get(&sub_url).await.csrf();
+        let late = sub
+            .upload(
+                &format!("{sub_url}/reply"),
+                &[("csrf", &sub_csrf), ("message", "Et alors ?")],
+                ("attachments", "", "application/octet-stream", b""),
+            )
+            .await;
+        assert_eq!(late.status, StatusCode::CONFLICT);
+        assert!(
+            late.html.contains("fusionnée dans la n° 2 : répondez-y"),
+            "{}",
+            late.html
+        );
+
+        // Targets: a bad number is refused on its row; a good one applies.
+        let refused = ops
+            .post(
+                "/admin/support/targets",
+                &[
+                    ("csrf", &csrf),
+                    ("priority", "low"),
+                    ("first_response_minutes", "abc"),
+                    ("resolution_minutes", "60"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.html.contains("id=\"target-error-low\"")
+                && refused.html.contains("n&#x27;est pas un nombre entier")
+        );
+        let refused = ops
+            .post(
+                "/admin/support/targets",
+                &[
+                    ("csrf", &csrf),
+                    ("priority", "low"),
+                    ("first_response_minutes", "120"),
+                    ("resolution_minutes", "60"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused
+                .html
+                .contains("plus courte que le délai de première réponse"),
+            "{}",
+            refused.html
+        );
+        let saved = ops
+            .post(
+                "/admin/support/targets",
+                &[
+                    ("csrf", &csrf),
+                    ("priority", "low"),
+                    ("first_response_minutes", "720"),
+                    ("resolution_minutes", "4320"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.location, "/admin/support/targets?done=target_saved");
+        let page = ops.get(&saved.location).await;
+        assert!(page.html.contains("12\u{a0}h"), "{}", page.html);
+
+        // Canned replies: added, then deleted; a second with the same title is refused.
+        let added = ops
+            .post(
+                "/admin/support/canned",
+                &[
+                    ("csrf", &csrf),
+                    ("title", "Bienvenue"),
+                    ("body", "Bonjour !"),
+                ],
+            )
+            .await;
+        assert_eq!(added.location, "/admin/support/canned?done=canned_added");
+        let again = ops
+            .post(
+                "/admin/support/canned",
+                &[("csrf", &csrf), ("title", "Bienvenue"), ("body", "Re")],
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        assert!(again.html.contains("id=\"title-error\""));
+        let page = ops.get("/admin/support/canned").await;
+        let at = page.html.find("data-canned=\"").unwrap() + 13;
+        let canned_id = page.html[at..].split('"').next().unwrap().to_string();
+        let page = ops.get(&format!("{}?canned={canned_id}", urls[1])).await;
+        assert!(
+            page.html.contains(">Bonjour !</textarea>"),
+            "the canned reply fills the message"
+        );
+        let deleted = ops
+            .post(
+                &format!("/admin/support/canned/{canned_id}/delete"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(
+            deleted.location,
+            "/admin/support/canned?done=canned_deleted"
+        );
+
+        // A credential-loss report, signed out, with an identity document.
+        let mut anon = Browser::new(&site);
+        let csrf_anon = anon.get("/lost-credentials").await.csrf();
+        let sent = anon
+            .upload(
+                "/lost-credentials",
+                &[
+                    ("csrf", &csrf_anon),
+                    ("email", "camille@example.test"),
+                    ("name", "Alex Durand"),
+                    ("statement", "On m'a volé mon ordinateur."),
+                ],
+                ("proof", "cni.pdf", "application/pdf", b"%PDF-1.4\n%\n"),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.html);
+        assert!(sent.html.contains("id=\"lost-sent\""));
+        let queue = ops.get("/admin/support?kind=credential_loss").await;
+        let at = queue.html.find("id=\"queue\"").unwrap();
+        let at = at + queue.html[at..].find("href=\"").unwrap() + 6;
+        let report_url = queue.html[at..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#x2f;", "/");
+        let page = ops.get(&report_url).await;
+        assert!(page.html.contains("id=\"decide\"") && page.html.contains("cni.pdf"));
+        let refused = ops
+            .post(
+                &format!("{report_url}/credential-loss"),
+                &[("csrf", &csrf), ("decision", "reject"), ("note", " ")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.html.contains("id=\"note-error\"")
+                && refused.html.contains("expliquez au demandeur")
+        );
+        assert_eq!(
+            sub.get("/account").await.status,
+            StatusCode::OK,
+            "still signed in"
+        );
+        let confirmed = ops
+            .post(
+                &format!("{report_url}/credential-loss"),
+                &[("csrf", &csrf), ("decision", "confirm"), ("note", "")],
+            )
+            .await;
+        assert_eq!(confirmed.location, format!("{report_url}?done=confirmed"));
+        let page = ops.get(&confirmed.location).await;
+        assert!(!page.html.contains("id=\"decide\""), "decided once");
+        assert!(page.html.contains("Confirmé : identifiants révoqués"));
+        let gone = sub.get("/account").await;
+        assert_eq!(
+            gone.status,
+            StatusCode::SEE_OTHER,
+            "every session of the subscriber ended"
+        );
+
+        // A registered letter, with its date of receipt.
+        let page = ops.get(&urls[1]).await;
+        let at = page.html.find("href=\"/admin/subscribers/").unwrap() + 25;
+        let subscriber_id = page.html[at..].split('"').next().unwrap().to_string();
+        let recorded = ops
+            .upload(
+                "/admin/support/letters",
+                &[
+                    ("csrf", &csrf),
+                    ("subscriber_id", &subscriber_id),
+                    ("received_on", "2026-11-25"),
+                    ("subject", "other"),
+                    ("summary", "Demande de copie du contrat."),
+                    ("end", "month_end"),
+                ],
+                ("scan", "lettre.pdf", "application/pdf", b"%PDF-1.4\n%\n"),
+            )
+            .await;
+        assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.html);
+        assert!(recorded.location.ends_with("?done=letter"));
+        let page = ops.get(&recorded.location).await;
+        assert!(
+            page.html.contains("Courrier recommandé")
+                && page.html.contains("lettre.pdf")
+                && page.html.contains("2026-11-25")
+        );
+
+        // The month's report counts them all, the merged one as part of the one it joined.
+        let report = ops.get("/admin/support/report?month=2026-11").await;
+        assert_eq!(report.status, StatusCode::OK);
+        let total = &report.html[report.html.find("data-priority=\"all\"").unwrap()..];
+        let total = &total[..total.find("</tr>").unwrap()];
+        assert!(total.contains("<td class=\"num\">3</td>"), "{total}");
+    }
 }

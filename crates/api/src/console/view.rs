@@ -68,6 +68,18 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "account/storage_bucket.html",
     "account/storage_keys.html",
     "admin/storage.html",
+    "account/support_macros.html",
+    "account/support.html",
+    "account/support_new.html",
+    "account/support_ticket.html",
+    "admin/support.html",
+    "admin/support_ticket.html",
+    "admin/support_targets.html",
+    "admin/support_canned.html",
+    "admin/support_report.html",
+    "admin/support_letter.html",
+    "abuse.html",
+    "lost_credentials.html",
 );
 
 fn env() -> &'static Environment<'static> {
