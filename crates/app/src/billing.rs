@@ -950,14 +950,27 @@ pub async fn document_list(
         }
     };
     let mut tx = app.db().read().await?;
-    let rows = tx
+    let mut rows = tx
         .invoice_list(&ctx.scope(), who, kind, since.as_deref(), page)
         .await?;
+    for doc in &mut rows {
+        open_buyer(app, doc)?;
+    }
     Ok(maocloud_types::Page::from_rows(
         rows,
         page.effective_limit(),
         |i| i.id.to_string(),
     ))
+}
+
+/// The buyer block of a document whose subscriber was erased is sealed at rest (R-9.5: kept
+/// for the law, readable by the billing role only — the only operators who read documents).
+fn open_buyer(app: &App, doc: &mut InvoiceRecord) -> Result<()> {
+    if let Some(sealed) = doc.buyer.get("sealed").and_then(|v| v.as_str()) {
+        let plain = crate::seal::open(app, sealed)?;
+        doc.buyer = serde_json::from_slice(&plain).map_err(Error::internal)?;
+    }
+    Ok(())
 }
 
 fn twelve_months_ago(now: jiff::Timestamp) -> String {
@@ -984,10 +997,11 @@ pub async fn document_get(
         ctx.require_operator(BILLING_ROLES)?;
     }
     let mut tx = app.db().read().await?;
-    let doc = tx.invoice_fetch(&ctx.scope(), id).await?;
+    let mut doc = tx.invoice_fetch(&ctx.scope(), id).await?;
     if doc.kind != kind {
         return Err(Error::NotFound);
     }
+    open_buyer(app, &mut doc)?;
     if let Some(me) = ctx.principal.subscriber() {
         if doc.issue_date < twelve_months_ago(app.now_for(me.0).await?) {
             return Err(Error::NotFound);

@@ -105,6 +105,9 @@ pub struct Settings {
     pub support_intake: PathBuf,
     /// the smallest group an anonymised statistic shows (k-anonymity).
     pub privacy_k: i64,
+    /// days personal data is kept once every contract is over (default 3 years, the
+    /// CNIL's reference for former customers); invoices are kept 10 years by law, sealed.
+    pub retention_days: i64,
 }
 
 impl Settings {
@@ -138,6 +141,7 @@ impl Settings {
             support_oncall: None,
             support_intake: data_dir.join("support-intake"),
             privacy_k: 5,
+            retention_days: 3 * 365,
             data_dir,
         }
     }

@@ -21,6 +21,8 @@ pub struct SweepReport {
     pub suspensions: u64,
     pub lifted: u64,
     pub erased: u64,
+    /// Subscribers erased by the retention job.
+    pub retention_erased: u64,
 }
 
 /// Sweeps day `on` for the live subscribers (`clock` = None) or one test clock's.
@@ -34,6 +36,9 @@ pub async fn sweep(app: &App, on: Date, clock: Option<&str>) -> Result<SweepRepo
     dunning(app, on, clock, &mut r).await?;
     incomplete_files(app, on, clock, &mut r).await?;
     r.erased = termination::erase_expired(app, on, clock).await?;
+    if clock.is_none() {
+        r.retention_erased = crate::privacy::retention_sweep(app).await? as u64;
+    }
     Ok(r)
 }
 

@@ -22,7 +22,17 @@ pub async fn send(
     body: &str,
 ) -> Result<()> {
     let subject = t(Lang::parse(&account.locale), subject_key);
-    queue(app, tx, Recipient::Account(account), &subject, body, None).await
+    let about = (account.kind == AccountKind::Subscriber).then_some(SubscriberId(account.id));
+    queue(
+        app,
+        tx,
+        Recipient::Account(account),
+        &subject,
+        body,
+        None,
+        about,
+    )
+    .await
 }
 
 /// Who an email goes to: an account (a subscriber also gets it in their inbox), or a bare
@@ -34,7 +44,8 @@ pub enum Recipient<'a> {
 }
 
 /// Queues an email whose subject is already in the recipient's language, with an optional
-/// Reply-To (a support ticket's reply address). Commits with the caller's transaction.
+/// Reply-To (a support ticket's reply address) and the subscriber it is about (so that their
+/// erasure finds it, R-9.5). Commits with the caller's transaction.
 pub async fn queue(
     app: &App,
     tx: &mut Tx,
@@ -42,6 +53,7 @@ pub async fn queue(
     subject: &str,
     body: &str,
     reply_to: Option<String>,
+    about: Option<SubscriberId>,
 ) -> Result<()> {
     let now = app.now();
     let (account, to_addr) = match to {
@@ -61,6 +73,7 @@ pub async fn queue(
         created_at: now,
         sent_at: None,
         reply_to,
+        about,
     };
     tx.email_create(&email).await?;
     if let Some(account) = account.filter(|a| a.kind == AccountKind::Subscriber) {

@@ -2,6 +2,11 @@
 -- subscriber's restriction and objection (R-9.5), the register of processors and recipients
 -- (R-9.1), and access exports (R-9.5).
 
+-- The subscriber an email is about (a desk email quoting their ticket, say), so that erasure
+-- finds every email holding their data, not only those sent to them.
+ALTER TABLE emails ADD COLUMN about_subscriber TEXT;
+CREATE INDEX emails_about ON emails (about_subscriber);
+
 -- The current state, one row per (subscriber, purpose); absent = never given = no.
 CREATE TABLE consents (
     subscriber_id TEXT NOT NULL REFERENCES accounts (id),
@@ -67,3 +72,12 @@ CREATE TABLE privacy_exports (
     error TEXT
 );
 CREATE INDEX privacy_exports_subscriber ON privacy_exports (subscriber_id, id);
+
+-- R-9.5 erasure, confirmed twice: a code emailed to the subscriber, then typed back with their
+-- email address. One pending request per subscriber.
+CREATE TABLE erasure_requests (
+    subscriber_id TEXT PRIMARY KEY REFERENCES accounts (id),
+    code_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

@@ -150,7 +150,8 @@ impl Datastore {
                     if backend == Backend::Sqlite {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                             PRAGMA secure_delete = ON;",
                         )
                         .await?;
                     }
@@ -164,6 +165,18 @@ impl Datastore {
             backend,
             write_lock,
         })
+    }
+
+    /// After an erasure (R-9.5): on SQLite, moves the write-ahead log into the database file and
+    /// truncates it, so no page image of the erased rows stays in the WAL (deleted content is
+    /// already zeroed: `secure_delete` is on). PostgreSQL's own storage is its operator's.
+    pub async fn reclaim(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Applies the numbered migrations that are not applied yet. Safe to call from every replica.

@@ -157,6 +157,8 @@ pub struct Email {
     pub sent_at: Option<Timestamp>,
     /// Where replies go (a support ticket's reply address), when not to the sender.
     pub reply_to: Option<String>,
+    /// The subscriber the email is about, when not its recipient (found by erasure).
+    pub about: Option<SubscriberId>,
 }
 
 #[derive(Debug, Clone)]

@@ -468,3 +468,227 @@ impl Tx {
             .collect()
     }
 }
+
+/// What an erasure leaves for the caller to remove outside the database.
+#[derive(Debug, Clone, Default)]
+pub struct Erased {
+    /// The ids of the emails sent to the subscriber (their Maildir copies).
+    pub email_ids: Vec<String>,
+    /// The subscriber's export archives.
+    pub export_ids: Vec<String>,
+    /// The address they had (to find their mail in the support intake).
+    pub former_email: String,
+}
+
+impl Tx {
+    /// Erases or pseudonymises a subscriber's personal data everywhere the database holds it
+    /// (R-9.5), in this transaction: the account becomes `erased_email` with a password nobody
+    /// knows, disabled; the profile, SEPA mandates' IBANs and holders, proof documents, ticket
+    /// contents and attachments, inbox, emails, keys, tokens, sessions, links, sign-in
+    /// attempts, consents' addresses and VMs' keys and user-data are blanked or deleted.
+    /// Invoices stay (the law keeps them); their buyer block is sealed by the caller.
+    pub async fn subscriber_erase(
+        &mut self,
+        who: SubscriberId,
+        erased_email: &str,
+        unknowable_hash: &str,
+        now: Timestamp,
+    ) -> Result<Erased> {
+        self.check_writable()?;
+        let id = who.to_string();
+        let former: String = col::get(
+            &sqlx::query("SELECT email FROM accounts WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut *self.tx)
+                .await?,
+            "email",
+        )?;
+        let former_name: String = col::get(
+            &sqlx::query("SELECT display_name FROM accounts WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut *self.tx)
+                .await?,
+            "display_name",
+        )?;
+        let email_ids = sqlx::query(
+            "SELECT id FROM emails WHERE account_id = $1 OR about_subscriber = $1 OR to_addr = $2",
+        )
+        .bind(&id)
+        .bind(&former)
+        .fetch_all(&mut *self.tx)
+        .await?
+        .iter()
+        .map(|r| col::get(r, "id"))
+        .collect::<Result<Vec<String>>>()?;
+        let export_ids = sqlx::query("SELECT id FROM privacy_exports WHERE subscriber_id = $1")
+            .bind(&id)
+            .fetch_all(&mut *self.tx)
+            .await?
+            .iter()
+            .map(|r| col::get(r, "id"))
+            .collect::<Result<Vec<String>>>()?;
+        let t = us(now);
+        sqlx::query(
+            "UPDATE accounts SET email = $2, display_name = '-', password_hash = $3, totp_secret = NULL, \
+             totp_enabled = 0, totp_last_step = NULL, disabled_at = COALESCE(disabled_at, $4), updated_at = $4 WHERE id = $1",
+        )
+        .bind(&id)
+        .bind(erased_email)
+        .bind(unknowable_hash)
+        .bind(t)
+        .execute(&mut *self.tx)
+        .await?;
+        // Each statement binds the subscriber ($1) and now ($2).
+        let statements: &[&str] = &[
+            "UPDATE subscriber_profiles SET full_name = '-', company_name = NULL, company_id = NULL, vat_number = NULL, \
+             address_line1 = '-', address_line2 = NULL, postal_code = '-', city = '-', phone = NULL, status = 'erased', \
+             updated_at = $2 WHERE account_id = $1",
+            "UPDATE mandates SET iban = '', bic = NULL, holder = '-', acceptance = '{}' WHERE subscriber_id = $1 AND $2 > 0",
+            "UPDATE proof_requests SET sealed = NULL, file_name = NULL WHERE subscriber_id = $1 AND $2 > 0",
+            "DELETE FROM ticket_attachments WHERE ticket_id IN (SELECT id FROM tickets WHERE subscriber_id = $1) AND $2 > 0",
+            "UPDATE ticket_messages SET body = '-', external_id = NULL, \
+             author_label = CASE WHEN author_kind = 'subscriber' THEN '-' ELSE author_label END \
+             WHERE ticket_id IN (SELECT id FROM tickets WHERE subscriber_id = $1) AND $2 > 0",
+            "UPDATE tickets SET subject = '-', resources = '[]', detail = '{}', rating_comment = NULL, updated_at = $2 \
+             WHERE subscriber_id = $1",
+            "DELETE FROM messages WHERE subscriber_id = $1 AND $2 > 0",
+            "DELETE FROM storage_keys WHERE subscriber_id = $1 AND $2 > 0",
+            "DELETE FROM ssh_keys WHERE subscriber_id = $1 AND $2 > 0",
+            "UPDATE api_tokens SET name = '-', revoked_at = COALESCE(revoked_at, $2) WHERE account_id = $1",
+            "DELETE FROM sessions WHERE account_id = $1 AND $2 > 0",
+            "DELETE FROM one_time_tokens WHERE account_id = $1 AND $2 > 0",
+            "UPDATE consent_events SET ip = '-' WHERE subscriber_id = $1 AND $2 > 0",
+            "UPDATE privacy_events SET reason = NULL WHERE subscriber_id = $1 AND $2 > 0",
+            "UPDATE vms SET ssh_keys = '[]', user_data = NULL WHERE subscriber_id = $1 AND $2 > 0",
+            "UPDATE privacy_exports SET status = 'expired' WHERE subscriber_id = $1 AND status <> 'expired' AND $2 > 0",
+        ];
+        for q in statements {
+            sqlx::query(q)
+                .bind(&id)
+                .bind(t)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE ticket_events SET actor = '-' WHERE actor = $2 \
+             AND ticket_id IN (SELECT id FROM tickets WHERE subscriber_id = $1)",
+        )
+        .bind(&id)
+        .bind(&former_name)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("DELETE FROM login_attempts WHERE email = $1")
+            .bind(&former)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "UPDATE emails SET to_addr = CASE WHEN account_id = $1 OR to_addr = $2 THEN $3 ELSE to_addr END, \
+             subject = '-', body_text = '-', reply_to = NULL, last_error = NULL \
+             WHERE account_id = $1 OR about_subscriber = $1 OR to_addr = $2",
+        )
+            .bind(&id)
+            .bind(&former)
+            .bind(erased_email)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(Erased {
+            email_ids,
+            export_ids,
+            former_email: former,
+        })
+    }
+
+    /// A subscriber's issued documents whose buyer block is not sealed yet: (id, buyer JSON).
+    pub async fn invoice_buyers_open(
+        &mut self,
+        who: SubscriberId,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, buyer FROM invoices WHERE subscriber_id = $1 AND buyer NOT LIKE '{\"sealed\":%' ORDER BY id",
+        )
+        .bind(who.to_string())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((col::get(r, "id")?, col::get(r, "buyer")?)))
+            .collect()
+    }
+
+    /// Seals an issued document's buyer block at rest after its subscriber's erasure: the
+    /// document's content does not change (the billing role reads it unsealed); only a buyer
+    /// block not sealed yet can be replaced, and only by `{"sealed": …}`.
+    pub async fn invoice_buyer_seal(&mut self, id: &str, sealed: &str) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query(
+            "UPDATE invoices SET buyer = $2 WHERE id = $1 AND buyer NOT LIKE '{\"sealed\":%'",
+        )
+        .bind(id)
+        .bind(serde_json::json!({ "sealed": sealed }).to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Records (or replaces) a subscriber's pending erasure request.
+    pub async fn erasure_request_set(
+        &mut self,
+        who: SubscriberId,
+        code_hash: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query(
+            "INSERT INTO erasure_requests (subscriber_id, code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subscriber_id) DO UPDATE SET code_hash = $2, created_at = $3, expires_at = $4",
+        )
+        .bind(who.to_string())
+        .bind(code_hash)
+        .bind(us(now))
+        .bind(us(expires_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a pending erasure request whose code matches and has not expired (once).
+    pub async fn erasure_request_take(
+        &mut self,
+        who: SubscriberId,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.check_writable()?;
+        let r = sqlx::query(
+            "DELETE FROM erasure_requests WHERE subscriber_id = $1 AND code_hash = $2 AND expires_at > $3",
+        )
+        .bind(who.to_string())
+        .bind(code_hash)
+        .bind(us(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Subscribers whose every contract ended on or before `before` and who are not erased yet
+    /// (the retention job's work list, R-9.3); sandboxes excluded.
+    pub async fn subscribers_past_retention(
+        &mut self,
+        before: Timestamp,
+    ) -> Result<Vec<SubscriberId>> {
+        let rows = sqlx::query(
+            "SELECT s.subscriber_id FROM subscriptions s JOIN accounts a ON a.id = s.subscriber_id \
+             JOIN subscriber_profiles p ON p.account_id = a.id \
+             WHERE a.test_clock_id IS NULL AND p.status <> 'erased' \
+             GROUP BY s.subscriber_id \
+             HAVING SUM(CASE WHEN s.status = 'active' OR s.ended_at IS NULL THEN 1 ELSE 0 END) = 0 \
+             AND MAX(s.ended_at) <= $1 ORDER BY s.subscriber_id",
+        )
+        .bind(us(before))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| col::id(r, "subscriber_id")).collect()
+    }
+}

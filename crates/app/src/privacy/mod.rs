@@ -5,8 +5,10 @@
 //! never show a group smaller than k; the register of processors and recipients shown
 //! to subscribers; and the access export (`export`, R-9.5).
 
+mod erasure;
 mod export;
 
+pub use erasure::*;
 pub use export::*;
 
 use crate::i18n::{tf, Lang};
@@ -211,6 +213,7 @@ pub async fn marketing_send(
             &subject,
             &text,
             None,
+            Some(*who),
         )
         .await?;
     }

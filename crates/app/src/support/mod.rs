@@ -504,10 +504,28 @@ pub(crate) async fn tell_requester(
     let reply_to = Some(reply_address(app, &t.reply_token));
     match (&account, &t.contact_email) {
         (Some(a), _) => {
-            notify::queue(app, tx, Recipient::Account(a), &subject, &body, reply_to).await
+            notify::queue(
+                app,
+                tx,
+                Recipient::Account(a),
+                &subject,
+                &body,
+                reply_to,
+                t.subscriber_id,
+            )
+            .await
         }
         (None, Some(addr)) => {
-            notify::queue(app, tx, Recipient::Address(addr), &subject, &body, reply_to).await
+            notify::queue(
+                app,
+                tx,
+                Recipient::Address(addr),
+                &subject,
+                &body,
+                reply_to,
+                t.subscriber_id,
+            )
+            .await
         }
         (None, None) => Ok(()),
     }
@@ -582,7 +600,7 @@ pub(crate) async fn operator_email(
     ];
     let subject = tf(lang, &format!("{key}.subject"), &args);
     let body = tf(lang, &format!("{key}.body"), &args);
-    notify::queue(app, tx, to, &subject, &body, None).await
+    notify::queue(app, tx, to, &subject, &body, None, t.subscriber_id).await
 }
 
 fn excerpt(s: &str) -> String {

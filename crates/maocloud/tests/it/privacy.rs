@@ -437,3 +437,206 @@ both_dbs!(
             .exists());
     }
 );
+
+/// Every file under `dir` whose bytes contain one of `needles`: (file, needle).
+fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            for n in needles {
+                if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                    found.push((p.display().to_string(), n.to_string()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Every (table, column) of the PostgreSQL test database holding one of `needles`.
+fn pg_columns_containing(url: &str, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for n in needles {
+        // The columns first (materialised), then one count per column: the planner may not
+        // run the counting function on catalog tables.
+        let sql = format!(
+            "WITH cols AS MATERIALIZED (SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = 'public' AND data_type IN ('text', 'character varying')) \
+             SELECT t || '.' || c FROM cols WHERE (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM public.%I WHERE %I LIKE %L', \
+             t, c, '%{n}%'), false, true, '')))[1]::text::int > 0"
+        );
+        let out = std::process::Command::new("psql")
+            .args([url, "-At", "-c", &sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            found.push(format!("{line} ∋ {n}"));
+        }
+    }
+    found
+}
+
+both_dbs!(
+    erasure_leaves_nothing_but_the_invoices,
+    |s: TestServer| async move {
+        let billing = s
+            .operator("billing@maocloud.test", OperatorRole::Billing)
+            .await;
+        let support = s
+            .operator("support@maocloud.test", OperatorRole::Support)
+            .await;
+        let offer = crate::billing::offer(&s, &billing.token, "gone", "Gone", 1200, 0).await;
+        let email = "zephyrine.erase@example.fr";
+        let iban = "FR7630004000031234567890143";
+        let a = s.subscriber(email).await;
+        let ctx = me(&a);
+        maocloud_app::sepa::mandate_create(&s.app, &ctx, iban, None, "Alex Durand", true)
+            .await
+            .unwrap();
+        let sub = crate::billing::subscribe(&s, &a.token, &offer).await;
+        let sub_id = sub["subscription"]["id"].as_str().unwrap().to_string();
+        let invoice_id = sub["invoice"]["id"].as_str().map(str::to_string);
+        privacy::set_consent(&s.app, &ctx, "surveys", true, "console")
+            .await
+            .unwrap();
+        let t = maocloud_app::support::open(
+            &s.app,
+            &ctx,
+            maocloud_app::support::NewTicket {
+                subject: "Alex Durand needs help".into(),
+                category: "billing".into(),
+                priority: "normal".into(),
+                body: format!("Write to me at {email}, IBAN {iban}."),
+                resources: vec![],
+                attachments: vec![maocloud_app::support::NewAttachment {
+                    file_name: "note.txt".into(),
+                    content_type: "text/plain".into(),
+                    bytes: format!("Alex Durand {email}").into_bytes(),
+                }],
+                source: "api".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .ticket;
+        maocloud_app::support::get(&s.app, &op(&support, OperatorRole::Support), &t.id)
+            .await
+            .unwrap();
+        privacy::export_request(&s.app, &ctx).await.unwrap();
+        s.run_jobs().await; // emails delivered into the Maildir, the export built
+
+        // With an active contract, erasure is refused.
+        assert!(matches!(
+            privacy::erasure_request(&s.app, &ctx).await,
+            Err(Error::Conflict { .. })
+        ));
+        // The contract ends (terminated for today, carried out by tomorrow's sweep).
+        let (st, v) = s
+            .post(
+                &format!("/api/v1/subscriptions/{sub_id}/termination"),
+                Some(&a.token),
+                serde_json::json!({"end": "date", "date": "2026-11-26"}),
+            )
+            .await;
+        assert_eq!(st, reqwest::StatusCode::CREATED, "{v}");
+        s.clock.advance(jiff::SignedDuration::from_hours(24));
+        maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        s.run_jobs().await;
+
+        // The probes see the data before (so that finding nothing afterwards means something).
+        let needles = [email, "Alex Durand", iban];
+        assert!(!files_containing(s.data.path(), &needles).is_empty());
+        if s.db == Db::Postgres {
+            assert!(pg_columns_containing(&s.database_url, &needles).len() >= 3);
+        }
+
+        // Confirmed twice: the emailed code, then the code with the email address typed.
+        privacy::erasure_request(&s.app, &ctx).await.unwrap();
+        let mail = outbox_to(&s, email).await;
+        let (_, body) = mail
+            .iter()
+            .find(|(subj, _)| subj.contains("effacement"))
+            .expect("code sent");
+        let code = body
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 10 && l.chars().all(|c| c.is_ascii_alphanumeric()))
+            .expect("a code line")
+            .to_string();
+        assert!(matches!(
+            privacy::erasure_confirm(&s.app, &ctx, &code, "someone@example.fr").await,
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            privacy::erasure_confirm(&s.app, &ctx, "WRONGCODE1", email).await,
+            Err(Error::Invalid(_))
+        ));
+        s.run_jobs().await;
+        privacy::erasure_confirm(&s.app, &ctx, &code, email)
+            .await
+            .unwrap();
+        s.run_jobs().await;
+
+        // Nothing left: not in any file of the data dir (SQLite, its WAL, the Maildir, the
+        // intake, the exports), not in any PostgreSQL column.
+        let needles = [email, "Alex Durand", iban];
+        let files = files_containing(s.data.path(), &needles);
+        assert!(files.is_empty(), "personal data left in files: {files:?}");
+        if s.db == Db::Postgres {
+            let cols = pg_columns_containing(&s.database_url, &needles);
+            assert!(cols.is_empty(), "personal data left in columns: {cols:?}");
+        }
+
+        // Their old credentials are dead (checked last: a sign-in attempt records the address typed).
+        let (st, _) = s.get("/api/v1/me", Some(&a.token)).await;
+        assert_eq!(st, reqwest::StatusCode::UNAUTHORIZED);
+        let (st, _) = s
+            .post(
+                "/api/v1/tokens",
+                None,
+                serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(st, reqwest::StatusCode::UNAUTHORIZED);
+
+        // The invoices remain, for the billing role, with the buyer of their day.
+        let (st, docs) = s
+            .get(
+                &format!("/api/v1/invoices?subscriber_id={}", a.id),
+                Some(&billing.token),
+            )
+            .await;
+        assert_eq!(st, reqwest::StatusCode::OK, "{docs}");
+        let items = docs["items"].as_array().unwrap();
+        assert!(!items.is_empty());
+        assert!(
+            items.iter().any(|d| d.to_string().contains("Alex Durand")),
+            "{docs}"
+        );
+        if let Some(id) = invoice_id {
+            let (st, pdf) = s
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/invoices/{id}"),
+                    Some(&support.token),
+                    None,
+                )
+                .await;
+            assert_eq!(st, reqwest::StatusCode::FORBIDDEN, "{pdf}");
+        }
+    }
+);
