@@ -42,18 +42,49 @@ fn blank_to_none(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Validates a sign-up form and builds the profile to store.
-fn check_signup(
-    input: &SignupInput,
-    id: SubscriberId,
-    current_terms: &str,
-    now: jiff::Timestamp,
-) -> Result<(String, SubscriberProfile)> {
-    let mut c = Checker::default();
-    let email = c.check("email", validate::email(&input.email));
-    if let Some(e) = &email {
-        c.check("password", validate::password(&input.password, e));
+/// What a subscriber's profile holds: the identity and billing details given at sign-up and
+/// editable since (R-9.5 rectification).
+#[derive(Debug, Clone, Default)]
+pub struct ProfileInput {
+    pub full_name: String,
+    /// `consumer` or `professional`.
+    pub customer_kind: String,
+    pub company_name: Option<String>,
+    pub company_id: Option<String>,
+    pub vat_number: Option<String>,
+    pub address_line1: String,
+    pub address_line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+impl ProfileInput {
+    fn of(s: &SignupInput) -> ProfileInput {
+        ProfileInput {
+            full_name: s.full_name.clone(),
+            customer_kind: s.customer_kind.clone(),
+            company_name: s.company_name.clone(),
+            company_id: s.company_id.clone(),
+            vat_number: s.vat_number.clone(),
+            address_line1: s.address_line1.clone(),
+            address_line2: s.address_line2.clone(),
+            postal_code: s.postal_code.clone(),
+            city: s.city.clone(),
+            country: s.country.clone(),
+            phone: s.phone.clone(),
+        }
     }
+}
+
+/// Checks a profile's fields into `c`; the profile built is meaningful once `c` finishes clean.
+fn check_profile(
+    c: &mut Checker,
+    input: &ProfileInput,
+    id: SubscriberId,
+    now: jiff::Timestamp,
+) -> SubscriberProfile {
     let full_name = c.check("full_name", validate::text(&input.full_name, 200));
     let professional = match input.customer_kind.as_str() {
         "consumer" => false,
@@ -110,14 +141,7 @@ fn check_signup(
         Some(p) => c.check("phone", validate::text(p, 32)),
         None => None,
     };
-    if input.accept_terms_version.trim() != current_terms {
-        c.fail(
-            "accept_terms_version",
-            "must be the current terms version, which you must accept",
-        );
-    }
-    c.finish()?;
-    let profile = SubscriberProfile {
+    SubscriberProfile {
         id,
         customer_kind: input.customer_kind.clone(),
         full_name: full_name.unwrap_or_default(),
@@ -133,7 +157,89 @@ fn check_signup(
         status: "active".into(),
         created_at: now,
         updated_at: now,
-    };
+    }
+}
+
+/// The subscriber corrects their identity or billing details (R-9.5 rectification). Invoices
+/// already issued keep the details of their day (they hold their own copy); the next ones use
+/// the new details. Recorded in the audit trail with the fields changed.
+pub async fn profile_update(
+    app: &App,
+    ctx: &Ctx,
+    input: &ProfileInput,
+) -> Result<SubscriberProfile> {
+    let me = ctx.require_subscriber()?;
+    let now = app.now();
+    let mut c = Checker::default();
+    let mut p = check_profile(&mut c, input, me, now);
+    c.finish()?;
+    let mut tx = app.db().write().await?;
+    let before = tx.subscriber_profile_fetch(&ctx.scope(), me).await?;
+    p.status = before.status.clone();
+    p.created_at = before.created_at;
+    let changed: Vec<&str> = [
+        ("full_name", before.full_name != p.full_name),
+        ("customer_kind", before.customer_kind != p.customer_kind),
+        ("company_name", before.company_name != p.company_name),
+        ("company_id", before.company_id != p.company_id),
+        ("vat_number", before.vat_number != p.vat_number),
+        (
+            "address",
+            (
+                &before.address_line1,
+                &before.address_line2,
+                &before.postal_code,
+                &before.city,
+                &before.country,
+            ) != (
+                &p.address_line1,
+                &p.address_line2,
+                &p.postal_code,
+                &p.city,
+                &p.country,
+            ),
+        ),
+        ("phone", before.phone != p.phone),
+    ]
+    .into_iter()
+    .filter(|(_, c)| *c)
+    .map(|(f, _)| f)
+    .collect();
+    tx.subscriber_profile_update(&p).await?;
+    audit::record(
+        &mut tx,
+        ctx,
+        now,
+        "profile.update",
+        None,
+        Some(me),
+        serde_json::json!({"changed": changed}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
+/// Validates a sign-up form and builds the profile to store.
+fn check_signup(
+    input: &SignupInput,
+    id: SubscriberId,
+    current_terms: &str,
+    now: jiff::Timestamp,
+) -> Result<(String, SubscriberProfile)> {
+    let mut c = Checker::default();
+    let email = c.check("email", validate::email(&input.email));
+    if let Some(e) = &email {
+        c.check("password", validate::password(&input.password, e));
+    }
+    let profile = check_profile(&mut c, &ProfileInput::of(input), id, now);
+    if input.accept_terms_version.trim() != current_terms {
+        c.fail(
+            "accept_terms_version",
+            "must be the current terms version, which you must accept",
+        );
+    }
+    c.finish()?;
     Ok((email.unwrap_or_default(), profile))
 }
 

@@ -223,6 +223,39 @@ impl Tx {
         col::get(&row, "n")
     }
 
+    /// Rewrites a profile's identity and billing details (rectification) and the account's
+    /// display name with it. Issued invoices keep the copy they were issued with.
+    pub async fn subscriber_profile_update(&mut self, p: &SubscriberProfile) -> Result<()> {
+        self.check_writable()?;
+        sqlx::query(
+            "UPDATE subscriber_profiles SET customer_kind = $2, full_name = $3, company_name = $4, \
+             company_id = $5, vat_number = $6, address_line1 = $7, address_line2 = $8, postal_code = $9, \
+             city = $10, country = $11, phone = $12, updated_at = $13 WHERE account_id = $1 AND status <> 'erased'",
+        )
+        .bind(p.id.to_string())
+        .bind(&p.customer_kind)
+        .bind(&p.full_name)
+        .bind(&p.company_name)
+        .bind(&p.company_id)
+        .bind(&p.vat_number)
+        .bind(&p.address_line1)
+        .bind(&p.address_line2)
+        .bind(&p.postal_code)
+        .bind(&p.city)
+        .bind(&p.country)
+        .bind(&p.phone)
+        .bind(us(p.updated_at))
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("UPDATE accounts SET display_name = $2, updated_at = $3 WHERE id = $1")
+            .bind(p.id.to_string())
+            .bind(&p.full_name)
+            .bind(us(p.updated_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn subscriber_profile_create(&mut self, p: &SubscriberProfile) -> Result<()> {
         self.check_writable()?;
         sqlx::query(

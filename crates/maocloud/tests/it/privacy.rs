@@ -640,3 +640,58 @@ both_dbs!(
         }
     }
 );
+
+both_dbs!(
+    rectification_leaves_issued_invoices_as_they_were,
+    |s: TestServer| async move {
+        let billing = s
+            .operator("billing@maocloud.test", OperatorRole::Billing)
+            .await;
+        let offer = crate::billing::offer(&s, &billing.token, "fix", "Fix", 900, 0).await;
+        let a = s.subscriber("rectify@example.fr").await;
+        let sub = crate::billing::subscribe(&s, &a.token, &offer).await;
+        let invoice = sub["invoice"]["id"]
+            .as_str()
+            .expect("an invoice for the rest of the month")
+            .to_string();
+        let input = maocloud_app::accounts::ProfileInput {
+            full_name: "Alexandra Durand-Martin".into(),
+            customer_kind: "consumer".into(),
+            address_line1: "5 place Bellecour".into(),
+            postal_code: "69002".into(),
+            city: "Lyon".into(),
+            country: "FR".into(),
+            ..Default::default()
+        };
+        // Bad input changes nothing.
+        let mut bad = input.clone();
+        bad.customer_kind = "professional".into();
+        bad.postal_code = "6900".into();
+        let Err(Error::Invalid(fields)) =
+            maocloud_app::accounts::profile_update(&s.app, &me(&a), &bad).await
+        else {
+            panic!("refused")
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert!(
+            names.contains(&"company_id") && names.contains(&"postal_code"),
+            "{names:?}"
+        );
+        let p = maocloud_app::accounts::profile_update(&s.app, &me(&a), &input)
+            .await
+            .unwrap();
+        assert_eq!(
+            (p.full_name.as_str(), p.city.as_str()),
+            ("Alexandra Durand-Martin", "Lyon")
+        );
+        let (_, who) = s.get("/api/v1/me", Some(&a.token)).await;
+        assert!(who.to_string().contains("Alexandra Durand-Martin"), "{who}");
+        // The invoice keeps the buyer of its day.
+        let (st, inv) = s
+            .get(&format!("/api/v1/invoices/{invoice}"), Some(&a.token))
+            .await;
+        assert_eq!(st, reqwest::StatusCode::OK, "{inv}");
+        assert_eq!(inv["buyer"]["name"], "Alex Durand", "{inv}");
+        assert_eq!(inv["buyer"]["city"], "Paris");
+    }
+);
