@@ -191,6 +191,31 @@ impl Datastore {
             .execute(&self.pool)
             .await?;
         }
+        // R-9.4: the audit trail is append-only, in the database itself (triggers are not
+        // portable SQL, hence here rather than in a migration).
+        let statements: &[&str] = match self.backend {
+            Backend::Sqlite => &[
+                "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+                "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+            ],
+            Backend::Postgres => &[
+                "DO $$ BEGIN \
+                   IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'audit_log_append_only') THEN \
+                     CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS \
+                       'BEGIN RAISE EXCEPTION ''the audit trail is append-only''; END'; \
+                   END IF; \
+                   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only') THEN \
+                     CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log \
+                       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only(); \
+                   END IF; \
+                 END $$",
+            ],
+        };
+        for q in statements {
+            sqlx::query(q).execute(&self.pool).await?;
+        }
         Ok(())
     }
 

@@ -695,3 +695,33 @@ both_dbs!(
         assert_eq!(inv["buyer"]["city"], "Paris");
     }
 );
+
+both_dbs!(the_audit_trail_is_append_only_in_the_database, |s: TestServer| async move {
+    let a = s.subscriber("audited@example.fr").await;
+    privacy::set_choice(&s.app, &me(&a), "objection", true, None, "api").await.unwrap();
+    // Even someone with the database's own client cannot rewrite or delete an entry.
+    for sql in ["UPDATE audit_log SET action = 'forged'", "DELETE FROM audit_log"] {
+        let out = match s.db {
+            Db::Sqlite => std::process::Command::new("sqlite3")
+                .arg(s.data.path().join("maocloud.db"))
+                .arg(sql)
+                .output(),
+            Db::Postgres => std::process::Command::new("psql")
+                .args([s.database_url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", sql])
+                .output(),
+        }
+        .expect("the database client runs");
+        assert!(!out.status.success(), "{sql} must fail");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("append-only"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let entries = {
+        let mut tx = s.app.db().read().await.unwrap();
+        tx.audit_list(None, &PageRequest::first(50)).await.unwrap()
+    };
+    assert!(entries.iter().any(|e| e.action == "privacy.objection"));
+    assert!(entries.iter().all(|e| e.action != "forged"));
+});
