@@ -517,6 +517,30 @@ pub async fn revoke_all_credentials(
     Ok(Revocation { s3_keys, ssh_keys })
 }
 
+/// How a TOTP secret is stored: sealed with the platform's data key (R-9.4, "secrets encrypted
+/// at rest"), marked so that secrets stored in clear by earlier versions still read.
+const SEALED_TOTP: &str = "sealed:";
+
+fn totp_secret_seal(app: &App, secret: &str) -> Result<String> {
+    Ok(format!(
+        "{SEALED_TOTP}{}",
+        crate::seal::seal(app, secret.as_bytes())?
+    ))
+}
+
+/// A stored TOTP secret in clear, for the code check and a pending enrolment's page.
+pub fn totp_secret_open(app: &App, stored: Option<&str>) -> Result<Option<String>> {
+    match stored {
+        Some(s) => match s.strip_prefix(SEALED_TOTP) {
+            Some(sealed) => Ok(Some(
+                String::from_utf8(crate::seal::open(app, sealed)?).map_err(Error::internal)?,
+            )),
+            None => Ok(Some(s.to_string())),
+        },
+        None => Ok(None),
+    }
+}
+
 /// A new operator, and the TOTP enrolment to hand them when TOTP is required.
 pub struct NewOperator {
     pub id: OperatorId,
@@ -574,7 +598,8 @@ pub async fn operator_create(
     let (mut totp_secret, mut totp_uri) = (None, None);
     if with_totp {
         let (secret, uri) = auth::totp_new_secret(&email);
-        tx.account_set_totp(id.0, Some(&secret), true, now).await?;
+        tx.account_set_totp(id.0, Some(&totp_secret_seal(app, &secret)?), true, now)
+            .await?;
         totp_secret = Some(secret);
         totp_uri = Some(uri);
     }
@@ -669,7 +694,7 @@ pub async fn totp_begin(app: &App, ctx: &Ctx) -> Result<(String, String)> {
         });
     }
     let (secret, uri) = auth::totp_new_secret(&account.email);
-    tx.account_set_totp(id, Some(&secret), false, app.now())
+    tx.account_set_totp(id, Some(&totp_secret_seal(app, &secret)?), false, app.now())
         .await?;
     tx.commit().await?;
     Ok((secret, uri))

@@ -110,10 +110,11 @@ fn totp_match(secret_b32: &str, code: &str, now: Timestamp) -> Result<Option<i64
 
 /// Verifies a TOTP code for an account and burns its step so it cannot be replayed.
 pub(crate) async fn totp_verify(app: &App, account: &Account, code: &str) -> Result<bool> {
-    let Some(secret) = &account.totp_secret else {
+    let Some(secret) = crate::accounts::totp_secret_open(app, account.totp_secret.as_deref())?
+    else {
         return Ok(false);
     };
-    let Some(step) = totp_match(secret, code, app.now())? else {
+    let Some(step) = totp_match(&secret, code, app.now())? else {
         return Ok(false);
     };
     let mut tx = app.db().write().await?;

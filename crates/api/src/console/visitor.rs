@@ -134,7 +134,13 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
         let v = Visitor::from_request_parts(parts, st).await?;
         match v.session.clone() {
-            Some((s, account)) if !s.mfa_pending => {
+            Some((s, mut account)) if !s.mfa_pending => {
+                // The security page shows a pending enrolment's secret: in clear here only.
+                account.totp_secret = maocloud_app::accounts::totp_secret_open(
+                    &st.app,
+                    account.totp_secret.as_deref(),
+                )
+                .map_err(|e| v.fail(e))?;
                 let ctx = Ctx {
                     principal: auth::principal_of(&account),
                     ip: v.ip.clone(),
