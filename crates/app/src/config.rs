@@ -108,6 +108,9 @@ pub struct Settings {
     /// days personal data is kept once every contract is over (default 3 years, the
     /// CNIL's reference for former customers); invoices are kept 10 years by law, sealed.
     pub retention_days: i64,
+    /// The data key's file, e.g. on a secrets mount apart from the data; default
+    /// `<data_dir>/data.key`.
+    pub data_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -142,6 +145,7 @@ impl Settings {
             support_intake: data_dir.join("support-intake"),
             privacy_k: 5,
             retention_days: 3 * 365,
+            data_key_file: None,
             data_dir,
         }
     }

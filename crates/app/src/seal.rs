@@ -1,6 +1,7 @@
 //! Encryption at rest for what must never sit in clear in the database: proof
-//! documents. XChaCha20-Poly1305 under the platform's data key, kept in `<data_dir>/data.key`
-//! (created on first use, mode 0600). Replicas of one platform must share that file.
+//! documents, TOTP secrets, attachments, exports. XChaCha20-Poly1305 under the platform's data
+//! key, kept in `--data-key-file` (default `<data_dir>/data.key`; created on first use, mode
+//! 0600). Replicas of one platform must share that key.
 
 use crate::{App, Error, Result};
 use base64::Engine;
@@ -21,11 +22,17 @@ pub fn key_bytes(app: &App) -> Result<[u8; 32]> {
 
 /// Reads `data.key`, creating it on first use.
 fn read_or_create(app: &App) -> Result<[u8; 32]> {
-    let path = app.settings().data_dir.join(KEY_FILE);
+    let path = app
+        .settings()
+        .data_key_file
+        .clone()
+        .unwrap_or_else(|| app.settings().data_dir.join(KEY_FILE));
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&app.settings().data_dir).map_err(Error::internal)?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(Error::internal)?;
+            }
             let k = XChaCha20Poly1305::generate_key(&mut OsRng);
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);

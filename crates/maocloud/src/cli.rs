@@ -1,11 +1,13 @@
 //! The command line: `maocloud serve` runs the platform; `maocloud operator …` administers it
 //! locally; `maocloud login`, `whoami`, `token …` and `maocloud <resource> <verb>` (offer,
-//! subscription, invoice, suspension, proof, terms, incident, vm, storage, ticket, support) are
-//! the client of a platform's API. Errors print a message and exit non-zero.
+//! subscription, invoice, suspension, proof, terms, incident, vm, storage, ticket, support,
+//! privacy, processor, statistics, marketing) are the client of a platform's API. Errors print
+//! a message and exit non-zero.
 
 use crate::client::{Client, Credentials};
 use crate::config::ServeArgs;
 use crate::output::{self, col, Format};
+use crate::privacy_cli::ProcessorCommand;
 use crate::support_cli::SupportCommand;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -105,6 +107,22 @@ pub enum Command {
     /// registered letters.
     #[command(subcommand)]
     Support(crate::support_cli::SupportCommand),
+    /// Your personal data: marketing consents, restriction, objection, the export of
+    /// everything held about you.
+    #[command(subcommand)]
+    Privacy(crate::privacy_cli::PrivacyCommand),
+    /// The register of processors and recipients of personal data; admins edit it.
+    #[command(subcommand)]
+    Processor(crate::privacy_cli::ProcessorCommand),
+    /// Billing operators: the anonymised statistics.
+    Statistics {
+        /// `YYYY-MM`: the first month of the revenue figures [default: 11 months ago].
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Admins: marketing emails, to consenting subscribers only.
+    #[command(subcommand)]
+    Marketing(crate::privacy_cli::MarketingCommand),
     /// Print the OpenAPI document of this version of the API.
     Openapi,
     /// Measure the platform on this machine (see `scripts/bench`).
@@ -655,6 +673,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Support(cmd) => {
             let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
             crate::support_cli::support(&c, out, cmd).await
+        }
+        Command::Privacy(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::privacy_cli::privacy(&c, out, cmd).await
+        }
+        Command::Processor(ProcessorCommand::List) => {
+            // Public: no sign-in needed.
+            let url = cli
+                .url
+                .clone()
+                .or_else(|| Credentials::load().ok().flatten().map(|c| c.url))
+                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            let c = Client::new(&url, None)?;
+            crate::privacy_cli::processor(&c, out, ProcessorCommand::List).await
+        }
+        Command::Processor(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::privacy_cli::processor(&c, out, cmd).await
+        }
+        Command::Statistics { since } => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::privacy_cli::statistics(&c, out, since).await
+        }
+        Command::Marketing(cmd) => {
+            let c = Client::from_env(cli.url.as_deref(), cli.token.as_deref())?;
+            crate::privacy_cli::marketing(&c, out, cmd).await
         }
         Command::Openapi => {
             print!("{}", maocloud_api::openapi_json());

@@ -113,6 +113,14 @@ pub struct ServeArgs {
     /// the smallest group of subscribers an anonymised statistic shows [default: 5].
     #[arg(long, env = "MAOCLOUD_PRIVACY_K", value_name = "K")]
     pub privacy_k: Option<i64>,
+    /// days personal data is kept once every contract is over, then erased
+    /// [default: 1095, three years].
+    #[arg(long, env = "MAOCLOUD_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<i64>,
+    /// The 32-byte data key that seals secrets and documents at rest, created there on
+    /// first start if missing [default: <data-dir>/data.key].
+    #[arg(long, env = "MAOCLOUD_DATA_KEY_FILE", value_name = "FILE")]
+    pub data_key_file: Option<PathBuf>,
 }
 
 /// The same settings, as read from the TOML file.
@@ -151,6 +159,8 @@ struct FileConfig {
     support_oncall: Option<String>,
     support_intake: Option<PathBuf>,
     privacy_k: Option<i64>,
+    retention_days: Option<i64>,
+    data_key_file: Option<PathBuf>,
 }
 
 /// `[contract]`: the delays of the terms where they leave a choice (R-7.1b, R-7.1d, R-7.3c).
@@ -200,6 +210,8 @@ pub struct ServeConfig {
     pub support_oncall: Option<String>,
     pub support_intake: Option<PathBuf>,
     pub privacy_k: i64,
+    pub retention_days: i64,
+    pub data_key_file: Option<PathBuf>,
 }
 
 /// How `serve` runs guests on its own machine.
@@ -257,6 +269,10 @@ impl ServeArgs {
         let privacy_k = self.privacy_k.or(file.privacy_k).unwrap_or(5);
         if !(2..=1000).contains(&privacy_k) {
             bail!("--privacy-k must be between 2 and 1000");
+        }
+        let retention_days = self.retention_days.or(file.retention_days).unwrap_or(3 * 365);
+        if !(30..=36500).contains(&retention_days) {
+            bail!("--retention-days must be between 30 and 36500");
         }
         let invoice_due_days = file.invoice_due_days.unwrap_or(15);
         if !(0..=90).contains(&invoice_due_days) {
@@ -337,6 +353,8 @@ impl ServeArgs {
             support_oncall: self.support_oncall.clone().or(file.support_oncall),
             support_intake: self.support_intake.clone().or(file.support_intake),
             privacy_k,
+            retention_days,
+            data_key_file: self.data_key_file.clone().or(file.data_key_file),
             compute,
             metadata_listen: self
                 .metadata_listen

@@ -12,6 +12,7 @@ pub mod client;
 pub mod compute_cli;
 pub mod config;
 pub mod output;
+pub mod privacy_cli;
 pub mod serve;
 pub mod storage_cli;
 pub mod support_cli;

@@ -50,6 +50,8 @@ impl Platform {
             .unwrap_or_else(|| support_address(&config.mail_from));
         settings.support_oncall = config.support_oncall.clone();
         settings.privacy_k = config.privacy_k;
+        settings.retention_days = config.retention_days;
+        settings.data_key_file = config.data_key_file.clone();
         if let Some(dir) = &config.support_intake {
             settings.support_intake = dir.clone();
         }

@@ -7,6 +7,7 @@ mod billing;
 mod compute;
 mod contract;
 mod messages;
+mod privacy;
 mod sepa;
 mod storage;
 pub(crate) mod support;
@@ -37,6 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(compute::routes())
         .merge(storage::routes())
         .merge(support::routes())
+        .merge(privacy::routes())
 }
 
 /// Query-string parameters, parsed strictly; errors name the parameter.

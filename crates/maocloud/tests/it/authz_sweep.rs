@@ -100,7 +100,31 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
         )
         .await;
     let vm_id = vm["id"].as_str().unwrap().to_string();
+    // Personal data: the owner's export (made ready by the jobs below) and a register entry.
+    let (_, export) = s
+        .post("/api/v1/privacy/exports", Some(&a.token), json!({}))
+        .await;
+    let export_id = export["id"].as_str().unwrap().to_string();
+    let admin = s
+        .operator("admin@maocloud.test", maocloud_types::OperatorRole::Admin)
+        .await;
+    let (_, processor) = s
+        .post(
+            "/api/v1/processors",
+            Some(&admin.token),
+            json!({"kind": "processor", "name": "Sweep", "purpose": "sweep",
+                   "data_categories": "sweep", "country": "FR", "safeguards": "EU"}),
+        )
+        .await;
+    let processor_id = processor["id"].as_str().unwrap().to_string();
     s.run_jobs().await;
+    let (st, _) = s
+        .get(
+            &format!("/api/v1/privacy/exports/{export_id}/download"),
+            Some(&a.token),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "the owner's export is ready");
     // Object storage: the owner's access key and bucket.
     let (_, skey) = s
         .post(
@@ -223,6 +247,14 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             storage_key_id.clone()
         } else if path.starts_with("/api/v1/storage/buckets/") {
             "sweep-bucket".to_string()
+        } else if path.starts_with("/api/v1/privacy/exports/") {
+            export_id.clone()
+        } else if path.starts_with("/api/v1/processors/") {
+            processor_id.clone()
+        } else if path.starts_with("/api/v1/privacy/consents/") {
+            "loyalty".to_string()
+        } else if path.starts_with("/api/v1/privacy/choices/") {
+            "restriction".to_string()
         } else {
             panic!("the sweep does not know whose resource {path} names: teach it")
         }
@@ -269,7 +301,10 @@ both_dbs!(every_route_is_guarded, |s: TestServer| async move {
             // The image catalogue is public to every signed-in user: reading an image is not
             // reading someone's resource.
             let public = m == Method::GET && path == "/api/v1/images/{id}";
-            if path.contains('{') && !public {
+            // A purpose or a choice names a setting of the caller's own, not someone's resource.
+            let own = path.starts_with("/api/v1/privacy/consents/")
+                || path.starts_with("/api/v1/privacy/choices/");
+            if path.contains('{') && !public && !own {
                 assert!(
                     other == StatusCode::NOT_FOUND || other == StatusCode::FORBIDDEN,
                     "{method} {path} gave {other} to another subscriber: {other_body}"

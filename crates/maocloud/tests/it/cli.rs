@@ -575,3 +575,93 @@ async fn tickets_from_open_to_close() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("urgent"));
 }
+
+// R-9 from the command line: a subscriber consents to a purpose (recorded as from the CLI),
+// requests the export of their data, lists it and downloads the ZIP once the job has built it;
+// the register is public; a bad purpose exits non-zero naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_consent_and_export() {
+    let s = TestServer::start().await;
+    let sub = s.subscriber("privacy-cli@example.fr").await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    let cli = |token: Option<&str>, args: &[&str]| {
+        let (h, url) = (h.clone(), s.url.clone());
+        let mut all: Vec<String> = vec!["--url".into(), url];
+        if let Some(t) = token {
+            all.extend(["--token".to_string(), t.to_string()]);
+        }
+        all.extend(args.iter().map(|a| a.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            run(&h, &args, None)
+        })
+    };
+    let t = Some(sub.token.as_str());
+    let out = cli(t, &["privacy", "consent", "surveys", "on"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("surveys") && l.contains("true")),
+        "{shown}"
+    );
+    let out = cli(t, &["privacy", "consents", "-o", "json"])
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["history"][0]["purpose"], "surveys");
+    assert_eq!(v["history"][0]["source"], "cli");
+    let out = cli(t, &["privacy", "consent", "spam", "on"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("purpose: must be"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cli(t, &["privacy", "export", "request", "-o", "json"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = e["id"].as_str().unwrap().to_string();
+    let out = cli(t, &["privacy", "export", "list"]).await.unwrap();
+    let table = text(&out.stdout);
+    assert!(table.contains(&id) && table.contains("queued"), "{table}");
+    s.run_jobs().await;
+    let out = cli(t, &["privacy", "export", "list"]).await.unwrap();
+    assert!(text(&out.stdout).contains("ready"), "{}", text(&out.stdout));
+    let saved = h.join("mine.zip");
+    let out = cli(
+        t,
+        &[
+            "privacy",
+            "export",
+            "download",
+            &id,
+            "--file",
+            saved.to_str().unwrap(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&saved).unwrap()).unwrap();
+    assert!(zip.by_name("consents.json").is_ok());
+
+    // The register needs no sign-in; statistics are not for subscribers.
+    let out = cli(None, &["processor", "list"]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("COUNTRY"));
+    let out = cli(t, &["statistics"]).await.unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("HTTP 403"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -19,6 +19,7 @@ mod email;
 mod jobs;
 mod openapi;
 mod privacy;
+mod privacy_api;
 mod storage;
 mod storage_clients;
 mod storage_crash;
