@@ -23,16 +23,11 @@ pub async fn send(
 ) -> Result<()> {
     let subject = t(Lang::parse(&account.locale), subject_key);
     let about = (account.kind == AccountKind::Subscriber).then_some(SubscriberId(account.id));
-    queue(
-        app,
-        tx,
-        Recipient::Account(account),
-        &subject,
-        body,
-        None,
+    let extras = Extras {
         about,
-    )
-    .await
+        ..Default::default()
+    };
+    queue(app, tx, Recipient::Account(account), &subject, body, extras).await
 }
 
 /// Who an email goes to: an account (a subscriber also gets it in their inbox), or a bare
@@ -43,18 +38,32 @@ pub enum Recipient<'a> {
     Address(&'a str),
 }
 
-/// Queues an email whose subject is already in the recipient's language, with an optional
-/// Reply-To (a support ticket's reply address) and the subscriber it is about (so that their
-/// erasure finds it, R-9.5). Commits with the caller's transaction.
+/// What an email may carry besides its text.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Where replies go (a support ticket's reply address).
+    pub reply_to: Option<String>,
+    /// The subscriber it is about, so that their erasure finds it.
+    pub about: Option<SubscriberId>,
+    /// A marketing email's one-click opt-out (List-Unsubscribe, RFC 8058).
+    pub list_unsubscribe: Option<String>,
+}
+
+/// Queues an email whose subject is already in the recipient's language. Commits with the
+/// caller's transaction.
 pub async fn queue(
     app: &App,
     tx: &mut Tx,
     to: Recipient<'_>,
     subject: &str,
     body: &str,
-    reply_to: Option<String>,
-    about: Option<SubscriberId>,
+    extras: Extras,
 ) -> Result<()> {
+    let Extras {
+        reply_to,
+        about,
+        list_unsubscribe,
+    } = extras;
     let now = app.now();
     let (account, to_addr) = match to {
         Recipient::Account(a) => (Some(a), a.email.clone()),
@@ -74,6 +83,7 @@ pub async fn queue(
         sent_at: None,
         reply_to,
         about,
+        list_unsubscribe,
     };
     tx.email_create(&email).await?;
     if let Some(account) = account.filter(|a| a.kind == AccountKind::Subscriber) {
@@ -133,6 +143,7 @@ pub(crate) async fn deliver(
         subject: email.subject,
         body_text: email.body_text,
         reply_to: email.reply_to,
+        list_unsubscribe: email.list_unsubscribe,
     };
     let result = app.mailer().send(&out).await;
     let now = app.now();

@@ -6,6 +6,8 @@
 -- finds every email holding their data, not only those sent to them.
 ALTER TABLE emails ADD COLUMN about_subscriber TEXT;
 CREATE INDEX emails_about ON emails (about_subscriber);
+-- A marketing email's one-click opt-out address (List-Unsubscribe, RFC 8058).
+ALTER TABLE emails ADD COLUMN list_unsubscribe TEXT;
 
 -- The current state, one row per (subscriber, purpose); absent = never given = no.
 CREATE TABLE consents (

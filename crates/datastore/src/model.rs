@@ -159,6 +159,8 @@ pub struct Email {
     pub reply_to: Option<String>,
     /// The subscriber the email is about, when not its recipient (found by erasure).
     pub about: Option<SubscriberId>,
+    /// A marketing email's one-click opt-out address.
+    pub list_unsubscribe: Option<String>,
 }
 
 #[derive(Debug, Clone)]

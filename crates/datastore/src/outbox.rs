@@ -21,6 +21,7 @@ fn email(row: &AnyRow) -> Result<Email> {
         sent_at: col::opt_ts(row, "sent_at")?,
         reply_to: col::get(row, "reply_to")?,
         about: col::opt_id(row, "about_subscriber")?,
+        list_unsubscribe: col::get(row, "list_unsubscribe")?,
     })
 }
 
@@ -35,15 +36,15 @@ fn message(row: &AnyRow) -> Result<Message> {
     })
 }
 
-const EMAIL_COLS: &str = "id, account_id, to_addr, subject, body_text, state, attempts, transport, last_error, created_at, sent_at, reply_to, about_subscriber";
+const EMAIL_COLS: &str = "id, account_id, to_addr, subject, body_text, state, attempts, transport, last_error, created_at, sent_at, reply_to, about_subscriber, list_unsubscribe";
 const MESSAGE_COLS: &str = "id, subscriber_id, subject, body, created_at, read_at";
 
 impl Tx {
     pub async fn email_create(&mut self, e: &Email) -> Result<()> {
         self.check_writable()?;
         sqlx::query(
-            "INSERT INTO emails (id, account_id, to_addr, subject, body_text, state, attempts, created_at, reply_to, about_subscriber) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8)",
+            "INSERT INTO emails (id, account_id, to_addr, subject, body_text, state, attempts, created_at, reply_to, about_subscriber, list_unsubscribe) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8, $9)",
         )
         .bind(e.id.to_string())
         .bind(e.account_id.map(|a| a.to_string()))
@@ -53,6 +54,7 @@ impl Tx {
         .bind(us(e.created_at))
         .bind(&e.reply_to)
         .bind(e.about.map(|s| s.to_string()))
+        .bind(&e.list_unsubscribe)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -19,6 +19,8 @@ pub struct OutgoingEmail {
     pub body_text: String,
     /// Where the recipient's answer should go (the support desk address), if not to the sender.
     pub reply_to: Option<String>,
+    /// The one-click opt-out address of a marketing email (List-Unsubscribe, RFC 8058).
+    pub list_unsubscribe: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,19 @@ fn build(from: &Mailbox, email: &OutgoingEmail) -> Result<Message, MailError> {
         .message_id(Some(format!("<{}@{}>", email.id, domain)));
     if let Some(reply_to) = &email.reply_to {
         builder = builder.reply_to(mailbox(reply_to)?);
+    }
+    if let Some(url) = &email.list_unsubscribe {
+        // RFC 2369 and RFC 8058: mail clients offer a one-click opt-out that POSTs to `url`.
+        use lettre::message::header::{HeaderName, HeaderValue};
+        builder = builder
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
     }
     builder
         .header(ContentType::TEXT_PLAIN)

@@ -55,6 +55,11 @@ async fn subject_of(
     ctx.require_operator(&[OperatorRole::Support])?;
     let who = subscriber.ok_or_else(|| Error::invalid("subscriber_id", "is required"))?;
     let mut tx = app.db().write().await?;
+    match tx.account_fetch(who.0).await {
+        Ok(a) if a.role.is_none() => {}
+        Ok(_) | Err(maocloud_datastore::Error::NotFound) => return Err(Error::NotFound),
+        Err(e) => return Err(e.into()),
+    }
     audit::record(&mut tx, ctx, app.now(), what, None, Some(who), json!({})).await?;
     tx.commit().await?;
     Ok(who)
@@ -152,6 +157,11 @@ pub async fn unsubscribe(app: &App, token: &str, ip: &str) -> Result<String> {
     }
     let who: SubscriberId = who.parse().map_err(|_| bad())?;
     let mut tx = app.db().write().await?;
+    // An erased or closed account keeps no consent and records nobody's address.
+    let account = tx.account_fetch(who.0).await.map_err(|_| bad())?;
+    if account.disabled_at.is_some() {
+        return Ok(purpose.to_string());
+    }
     tx.consent_set(&ConsentEvent {
         id: new_id(),
         subscriber_id: who,
@@ -194,11 +204,9 @@ pub async fn marketing_send(
     for who in &audience {
         let account = tx.account_fetch(who.0).await?;
         let lang = Lang::parse(&account.locale);
-        let link = format!(
-            "{}/unsubscribe?t={}",
-            app.settings().public_url.trim_end_matches('/'),
-            unsubscribe_token(app, *who, purpose)?
-        );
+        let base = app.settings().public_url.trim_end_matches('/').to_string();
+        let token = unsubscribe_token(app, *who, purpose)?;
+        let link = format!("{base}/unsubscribe?t={token}");
         let what = crate::i18n::t(lang, &format!("privacy.purpose.{purpose}"));
         let footer = tf(
             lang,
@@ -212,8 +220,11 @@ pub async fn marketing_send(
             Recipient::Account(&account),
             &subject,
             &text,
-            None,
-            Some(*who),
+            notify::Extras {
+                about: Some(*who),
+                list_unsubscribe: Some(format!("{base}/api/v1/unsubscribe?t={token}")),
+                ..Default::default()
+            },
         )
         .await?;
     }

@@ -510,8 +510,11 @@ pub(crate) async fn tell_requester(
                 Recipient::Account(a),
                 &subject,
                 &body,
-                reply_to,
-                t.subscriber_id,
+                notify::Extras {
+                    reply_to,
+                    about: t.subscriber_id,
+                    ..Default::default()
+                },
             )
             .await
         }
@@ -522,8 +525,11 @@ pub(crate) async fn tell_requester(
                 Recipient::Address(addr),
                 &subject,
                 &body,
-                reply_to,
-                t.subscriber_id,
+                notify::Extras {
+                    reply_to,
+                    about: t.subscriber_id,
+                    ..Default::default()
+                },
             )
             .await
         }
@@ -600,7 +606,18 @@ pub(crate) async fn operator_email(
     ];
     let subject = tf(lang, &format!("{key}.subject"), &args);
     let body = tf(lang, &format!("{key}.body"), &args);
-    notify::queue(app, tx, to, &subject, &body, None, t.subscriber_id).await
+    notify::queue(
+        app,
+        tx,
+        to,
+        &subject,
+        &body,
+        notify::Extras {
+            about: t.subscriber_id,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 fn excerpt(s: &str) -> String {

@@ -139,6 +139,35 @@ both_dbs!(
             .await
             .iter()
             .all(|(subj, _)| !subj.contains("Cloud M")));
+        // Mail clients get the one-click opt-out too (RFC 8058), in the delivered message.
+        let marketing =
+            maocloud_app::notify::outbox(&s.app, &Ctx::system(), &PageRequest::first(200))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .find(|e| e.to_addr == a.email && e.subject.contains("Cloud M"))
+                .unwrap();
+        let one_click = marketing
+            .list_unsubscribe
+            .clone()
+            .expect("List-Unsubscribe");
+        assert!(one_click.contains("/api/v1/unsubscribe?t="), "{one_click}");
+        s.run_jobs().await;
+        let file = s
+            .data
+            .path()
+            .join("maildir/new")
+            .join(format!("{}.maocloud", marketing.id));
+        let raw = std::fs::read_to_string(file).unwrap();
+        assert!(
+            raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
+            "{raw}"
+        );
+        assert!(
+            raw.contains(&format!("List-Unsubscribe: <{one_click}>")),
+            "{raw}"
+        );
         // Nobody consented to surveys now: nobody gets one.
         assert_eq!(
             privacy::marketing_send(&s.app, &admin, "surveys", "Votre avis", "Deux minutes ?")
