@@ -228,6 +228,11 @@ pub async fn erase_on_request(app: &App, ctx: &Ctx, who: SubscriberId) -> Result
     if matches!(ctx.principal, Principal::Operator { role, .. } if role != OperatorRole::Admin) {
         return Err(Error::Forbidden("only admins erase a subscriber"));
     }
+    match app.db().read().await?.account_fetch(who.0).await {
+        Ok(a) if a.role.is_none() && a.disabled_at.is_none() => {}
+        Ok(_) | Err(maocloud_datastore::Error::NotFound) => return Err(Error::NotFound),
+        Err(e) => return Err(e.into()),
+    }
     if !no_active_contract(app, who).await? {
         return Err(Error::Conflict {
             field: None,
