@@ -60,6 +60,49 @@ pub enum PrivacyCommand {
     /// The export of all your data (a ZIP of JSON files): request, list, download.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Erase your account and personal data (no active contract; irreversible): `request`
+    /// emails a code, `confirm --code C --email E` erases.
+    #[command(subcommand)]
+    Erase(EraseCommand),
+    /// Correct your identity or billing details (every field, as at sign-up).
+    Profile {
+        #[arg(long)]
+        full_name: String,
+        /// consumer or professional.
+        #[arg(long, default_value = "consumer")]
+        customer_kind: String,
+        #[arg(long)]
+        company_name: Option<String>,
+        #[arg(long)]
+        company_id: Option<String>,
+        #[arg(long)]
+        vat_number: Option<String>,
+        #[arg(long)]
+        address_line1: String,
+        #[arg(long)]
+        address_line2: Option<String>,
+        #[arg(long)]
+        postal_code: String,
+        #[arg(long)]
+        city: String,
+        #[arg(long, default_value = "FR")]
+        country: String,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EraseCommand {
+    /// Ask for the erasure: a confirmation code is emailed to you.
+    Request,
+    /// Confirm with the emailed code and your email address: everything is erased at once.
+    Confirm {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +190,16 @@ fn with_subscriber(path: &str, subscriber: Option<String>) -> String {
         None => path.to_string(),
     }
 }
+
+const PROFILE_COLS: [output::Column; 7] = [
+    col("NAME", "full_name"),
+    col("KIND", "customer_kind"),
+    col("COMPANY", "company_name"),
+    col("ADDRESS", "address_line1"),
+    col("POSTAL CODE", "postal_code"),
+    col("CITY", "city"),
+    col("COUNTRY", "country"),
+];
 
 const EXPORT_COLS: [output::Column; 6] = [
     col("ID", "id"),
@@ -251,6 +304,46 @@ pub async fn privacy(c: &Client, out: Format, cmd: PrivacyCommand) -> anyhow::Re
         }
         PrivacyCommand::Export(ExportCommand::Download { id, file }) => {
             download(c, &id, file).await?;
+        }
+        PrivacyCommand::Erase(EraseCommand::Request) => {
+            c.post("/api/v1/privacy/erasure", &json!({})).await?;
+            eprintln!("A confirmation code was emailed to you; confirm with `maocloud privacy erase confirm --code CODE --email YOUR-EMAIL`.");
+        }
+        PrivacyCommand::Erase(EraseCommand::Confirm { code, email }) => {
+            c.post(
+                "/api/v1/privacy/erasure/confirm",
+                &json!({"code": code, "email": email}),
+            )
+            .await?;
+            eprintln!("Your account and personal data were erased.");
+        }
+        PrivacyCommand::Profile {
+            full_name,
+            customer_kind,
+            company_name,
+            company_id,
+            vat_number,
+            address_line1,
+            address_line2,
+            postal_code,
+            city,
+            country,
+            phone,
+        } => {
+            let v = c
+                .request(
+                    reqwest::Method::PUT,
+                    "/api/v1/me/profile",
+                    Some(&json!({
+                        "full_name": full_name, "customer_kind": customer_kind,
+                        "company_name": company_name, "company_id": company_id,
+                        "vat_number": vat_number, "address_line1": address_line1,
+                        "address_line2": address_line2, "postal_code": postal_code,
+                        "city": city, "country": country, "phone": phone,
+                    })),
+                )
+                .await?;
+            output::print(out, &v["profile"], &PROFILE_COLS);
         }
     }
     Ok(())

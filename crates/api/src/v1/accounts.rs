@@ -15,6 +15,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signup))
         .routes(routes!(me, me_update))
+        .routes(routes!(profile_update))
         .routes(routes!(terms_current))
         .routes(routes!(email_verify))
         .routes(routes!(email_verification_resend))
@@ -207,6 +208,52 @@ async fn me_update(
     if let Some(d) = &req.invoice_delivery {
         maocloud_app::billing::set_invoice_delivery(&st.app, &ctx, d).await?;
     }
+    Ok(axum::Json(me_view(accounts::me(&st.app, &ctx).await?)))
+}
+
+/// A subscriber's identity and billing details, as at sign-up (every field is replaced).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub full_name: String,
+    /// `consumer` or `professional`.
+    pub customer_kind: String,
+    pub company_name: Option<String>,
+    /// SIREN or SIRET (professionals).
+    pub company_id: Option<String>,
+    pub vat_number: Option<String>,
+    pub address_line1: String,
+    pub address_line2: Option<String>,
+    pub postal_code: String,
+    pub city: String,
+    /// Two-letter country code.
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+/// Correct your identity or billing details (subscribers, R-9.5 rectification). Invoices
+/// already issued keep the details of their day; the next ones use these.
+#[utoipa::path(put, path = "/api/v1/me/profile", tag = "accounts", security(("bearer" = [])), request_body = ProfileUpdate,
+    responses((status = 200, body = MeView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn profile_update(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(r): Json<ProfileUpdate>,
+) -> ApiResult<axum::Json<MeView>> {
+    let input = accounts::ProfileInput {
+        full_name: r.full_name,
+        customer_kind: r.customer_kind,
+        company_name: r.company_name,
+        company_id: r.company_id,
+        vat_number: r.vat_number,
+        address_line1: r.address_line1,
+        address_line2: r.address_line2,
+        postal_code: r.postal_code,
+        city: r.city,
+        country: r.country,
+        phone: r.phone,
+    };
+    accounts::profile_update(&st.app, &ctx, &input).await?;
     Ok(axum::Json(me_view(accounts::me(&st.app, &ctx).await?)))
 }
 

@@ -31,6 +31,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(processor_update, processor_remove))
         .routes(routes!(export_list, export_request))
         .routes(routes!(export_download))
+        .routes(routes!(erasure_request))
+        .routes(routes!(erasure_confirm))
+        .routes(routes!(subscriber_erase))
 }
 
 /// Where a change made through the API says it came from: `api` (default) or `cli`.
@@ -653,4 +656,52 @@ async fn export_download(
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
+}
+
+// ---- erasure ----
+
+/// Ask to erase your account and personal data (subscribers without an active contract,
+/// A confirmation code is emailed to you; nothing is erased yet.
+#[utoipa::path(post, path = "/api/v1/privacy/erasure", tag = "privacy", security(("bearer" = [])),
+    responses((status = 202, description = "The confirmation code was emailed"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)))]
+async fn erasure_request(State(st): State<AppState>, Auth(ctx): Auth) -> ApiResult<StatusCode> {
+    privacy::erasure_request(&st.app, &ctx).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The second confirmation of an erasure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureConfirm {
+    /// The code from the email.
+    pub code: String,
+    /// Your account's email address, typed again.
+    pub email: String,
+}
+
+/// Confirm the erasure (irreversible): your VMs, disks, buckets and personal data are destroyed
+/// at once; invoices are kept for the law, readable by the billing desk only.
+#[utoipa::path(post, path = "/api/v1/privacy/erasure/confirm", tag = "privacy", security(("bearer" = [])), request_body = ErasureConfirm,
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn erasure_confirm(
+    State(st): State<AppState>,
+    Auth(ctx): Auth,
+    Json(r): Json<ErasureConfirm>,
+) -> ApiResult<StatusCode> {
+    privacy::erasure_confirm(&st.app, &ctx, &r.code, &r.email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Erase a subscriber on their written request (admins; no active contract).
+#[utoipa::path(post, path = "/api/v1/subscribers/{id}/erasure", tag = "privacy", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Subscriber id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn subscriber_erase(
+    State(st): State<AppState>,
+    AdminAuth(ctx): AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let who: SubscriberId = path_id(&id)?;
+    privacy::erase_on_request(&st.app, &ctx, who).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -719,3 +719,97 @@ both_dbs!(
         );
     }
 );
+
+both_dbs!(
+    rectification_and_erasure_over_http,
+    |s: TestServer| async move {
+        let admin = s.operator("admin@maocloud.test", OperatorRole::Admin).await;
+        let a = s.subscriber("leaving@example.fr").await;
+        // Rectification: checked as sign-up is; the new name shows at once.
+        let mut profile = json!({
+            "full_name": "Alex Durand-Leroy", "customer_kind": "consumer",
+            "address_line1": "1 quai Rambaud", "postal_code": "69002", "city": "Lyon", "country": "FR",
+        });
+        let (st, v) = put(
+            &s,
+            "/api/v1/me/profile",
+            &a.token,
+            json!({"full_name": "x"}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        profile["country"] = json!("France");
+        let (st, v) = put(&s, "/api/v1/me/profile", &a.token, profile.clone()).await;
+        assert_eq!(
+            (st, v["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("country"))
+        );
+        profile["country"] = json!("FR");
+        let (st, v) = put(&s, "/api/v1/me/profile", &a.token, profile).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["profile"]["city"], "Lyon");
+        assert_eq!(v["display_name"], "Alex Durand-Leroy");
+
+        // Erasure: a code by email, then the code with the address typed again.
+        let (st, _) = s
+            .post("/api/v1/privacy/erasure", Some(&a.token), json!({}))
+            .await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        let body = s
+            .emails_to(&a.email)
+            .await
+            .into_iter()
+            .find(|(subject, _, _)| subject.contains("effacement"))
+            .expect("the code was emailed")
+            .1;
+        let code = body
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 10 && l.chars().all(|c| c.is_ascii_alphanumeric()))
+            .unwrap()
+            .to_string();
+        let (st, v) = s
+            .post(
+                "/api/v1/privacy/erasure/confirm",
+                Some(&a.token),
+                json!({"code": code, "email": "other@example.fr"}),
+            )
+            .await;
+        assert_eq!(
+            (st, v["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("email"))
+        );
+        // Admins erase only subscribers, and only with their id.
+        let (st, _) = s
+            .post(
+                &format!("/api/v1/subscribers/{}/erasure", admin.id),
+                Some(&admin.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, v) = s
+            .post(
+                "/api/v1/privacy/erasure/confirm",
+                Some(&a.token),
+                json!({"code": code, "email": a.email}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+        let (st, _) = s.get("/api/v1/me", Some(&a.token)).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (st, _) = s
+            .call(
+                Method::GET,
+                &format!("/api/v1/subscribers/{}", a.id),
+                Some(&admin.token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "the pseudonymous account remains for the records"
+        );
+    }
+);
