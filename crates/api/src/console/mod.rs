@@ -2,10 +2,11 @@
 //! sign-up, sign-in with TOTP, password reset), subscribers (their area: profile,
 //! subscriptions and offer change, invoices, inbox, API tokens, TOTP) and
 //! operators (the back office: subscribers, offers, invoicing, payments and credit notes,
-//! audit trail, outbox, hypervisors and VMs), and the support desk on both sides (R-1d) with its
-//! public forms (abuse reports R-4a, lost or stolen credentials R-5a). French by default,
-//! English second; no JavaScript but the serial console of a VM's page (`static/serial.js`,
-//! allowed by that page's CSP only).
+//! audit trail, outbox, hypervisors and VMs), the support desk on both sides (R-1d) with its
+//! public forms (abuse reports R-4a, lost or stolen credentials R-5a), and personal data on
+//! both sides with the public register of processors and the marketing opt-out. French
+//! by default, English second; no JavaScript but the serial console of a VM's page
+//! (`static/serial.js`, allowed by that page's CSP only).
 //!
 //! Codemap: `visitor` (who is asking: language, cookies, session, CSRF, pages and redirects),
 //! `forms` (form bodies and field errors), `view` (templates and the `t` function), `records`
@@ -19,13 +20,17 @@
 //! usage in the back office), `support` (the subscriber's tickets, the public abuse and
 //! lost-credentials forms, and the desk's shared views and forms with files), `admin_support`
 //! (the queue, a ticket with its thread, events and the subscriber's context, targets, canned
-//! replies, the monthly report, registered letters), and `assets` (static files).
+//! replies, the monthly report, registered letters), `privacy` (personal data: the
+//! subscriber's consents, restriction and objection, export and erasure; the public register
+//! of processors and the one-click marketing opt-out, RFC 8058's included; the back office's
+//! register editor, anonymised statistics and marketing email), and `assets` (static files).
 //!
 //! Invariants: handlers parse, call one use case of `maocloud_app`, render — no SQL, no
 //! datastore here. Every user-visible string is in the locale catalogs. Every state-changing
 //! POST carries a CSRF token (the session's, or the double-submit cookie's before sign-in),
-//! checked before anything else; the serial console's websocket, opened by a GET, must come
-//! from a page of this origin instead. A session waiting for its TOTP code reaches
+//! checked before anything else — but for the RFC 8058 one-click opt-out a mail client posts,
+//! whose signed token is the authorisation; the serial console's websocket, opened by a GET,
+//! must come from a page of this origin instead. A session waiting for its TOTP code reaches
 //! `/signin/totp` and nothing else.
 
 // Handlers return a rendered page on both sides of their `Result`; boxing it would buy nothing.
@@ -42,6 +47,7 @@ mod billing;
 mod compute;
 mod contract;
 mod forms;
+mod privacy;
 mod public;
 mod records;
 mod storage;
@@ -70,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         .merge(storage::routes())
         .merge(support::routes())
         .merge(admin_support::routes())
+        .merge(privacy::routes())
         .merge(assets::routes())
 }
 

@@ -590,6 +590,123 @@ fn samples() -> Vec<(&'static str, Value)> {
             },
         ),
     ]
+    .into_iter()
+    .chain(privacy_samples())
+    .collect()
+}
+
+fn processor_row() -> Value {
+    context! {
+        id => "0190f0f0-0000-7000-8000-000000000050", kind => "processor", name => "Mailer <i>SAS</i>",
+        purpose => "Envoi des e-mails <i>", data_categories => "adresse e-mail", country => "FR",
+        safeguards => "UE", updated_at => when(now()),
+    }
+}
+
+/// The personal-data pages, in the states their handlers give them.
+fn privacy_samples() -> Vec<(&'static str, Value)> {
+    let purposes = |granted: &[&str]| {
+        ["loyalty", "prospecting", "surveys", "promotions"]
+            .iter()
+            .map(|p| context! { value => p, granted => granted.contains(p) })
+            .collect::<Vec<_>>()
+    };
+    let subscriber_page = context! {
+        user => subscriber(), section => "account", purposes => purposes(&["promotions"]),
+        consent_history => vec![
+            context! { at => when(now()), purpose => "promotions", granted => true, source => "console" },
+            context! { at => when(now()), purpose => "surveys", granted => false, source => "unsubscribe_link" },
+        ],
+        restricted => true, objected => false,
+        choice_history => vec![context! { at => when(now()), choice => "restriction", active => true, reason => "Trop de mails <i>", source => "console" }],
+        exports => vec![
+            context! { id => "e1", status => "ready", requested_at => when(now()), ready_at => when(now()), expires_at => when(now()), size => "12 ko", download_url => "/account/privacy/exports/e1/download" },
+            context! { id => "e2", status => "expired", requested_at => when(now()), ready_at => Value::from(()), expires_at => Value::from(()), size => Value::from(()), download_url => Value::from(()) },
+        ],
+        preparing => false, export_days => 7, code_minutes => 30, step_code => false,
+    };
+    let register = context! {
+        user => operator(), section => "admin", processors => vec![processor_row()], can_edit => true, can_stats => true,
+        kinds => vec![context! { value => "", label => "-" }, context! { value => "processor", label => "P <i>" }],
+        purposes => vec![context! { value => "promotions", label => "promotions" }],
+        add_form => context! { kind => "processor", name => "", purpose => "", data_categories => "", country => "", safeguards => "" },
+        marketing_form => context! { marketing_purpose => "promotions", subject => "Soldes <i>", body => "Texte <i>" },
+        since => "2026-01", privacy_k => 5,
+        statistics => vec![
+            context! { name => "subscribers_per_offer", money => false, k => 5, rows => vec![
+                context! { key => "s", month => Value::from(()), code => "s", label => "Small <i>", subscribers => 7, total => 7 },
+                context! { key => "m", month => Value::from(()), code => "m", label => "Medium", subscribers => Value::from(()), total => Value::from(()) },
+            ] },
+            context! { name => "revenue_per_month_cents", money => true, k => 5, rows => vec![
+                context! { key => "2026-11 s", month => "2026-11", code => "s", label => "Small", subscribers => 9, total => 123_456 },
+            ] },
+            context! { name => "vms_per_size", money => false, k => 5, rows => Vec::<Value>::new() },
+        ],
+    };
+    vec![
+        ("account/privacy.html", subscriber_page.clone()),
+        (
+            "account/privacy.html",
+            context! {
+                purposes => purposes(&[]), consent_history => Vec::<Value>::new(), choice_history => Vec::<Value>::new(),
+                exports => Vec::<Value>::new(), preparing => true, restricted => false, objected => true,
+                step_code => true, refused => "confirm", confirm_form => context! { code => "ABC<i>", email => "x@y.test" },
+                errors => context! { email => "n'est pas <i>" }, error_list => vec![context! { field => "email", reason => "no <i>" }],
+                ..subscriber_page.clone()
+            },
+        ),
+        (
+            "account/privacy.html",
+            context! {
+                refused => "objection", reason_form => "parce que <i>", alert => "Refusé <i>",
+                errors => context! { objection_reason => "est trop long" }, error_list => vec![context! { field => "objection_reason", reason => "est trop long" }],
+                ..subscriber_page
+            },
+        ),
+        (
+            "processors.html",
+            context! { processors => vec![processor_row()], user => subscriber() },
+        ),
+        (
+            "processors.html",
+            context! { processors => Vec::<Value>::new() },
+        ),
+        (
+            "unsubscribe.html",
+            context! { token => "t<i>", errors => context! { token => "n'est pas <i>" } },
+        ),
+        (
+            "unsubscribe.html",
+            context! { token => "t", withdrawn => "promotions <i>" },
+        ),
+        ("admin/privacy.html", register.clone()),
+        (
+            "admin/privacy.html",
+            context! {
+                refused => "edit", refused_id => "0190f0f0-0000-7000-8000-000000000050", alert => "Refusé <i>",
+                edit_form => context! { kind => "recipient", name => "Autre <i>", purpose => "", data_categories => "", country => "ZZZ", safeguards => "" },
+                edit_errors => context! { country => "doit être <i>", purpose => "est obligatoire" },
+                ..register.clone()
+            },
+        ),
+        (
+            "admin/privacy.html",
+            context! {
+                refused => "marketing", errors => context! { subject => "est obligatoire", since => "doit être un mois" },
+                error_list => vec![context! { field => "subject", reason => "est obligatoire" }],
+                ..register
+            },
+        ),
+        (
+            "admin/privacy.html",
+            context! {
+                user => context! { name => "Bill", email => "b@example.test", is_operator => true, is_admin => false, role => "support" },
+                processors => vec![processor_row()], can_edit => false, can_stats => false, kinds => Vec::<Value>::new(),
+                purposes => Vec::<Value>::new(), add_form => context! {}, marketing_form => context! {}, since => "2026-01",
+                statistics => Vec::<Value>::new(),
+            },
+        ),
+    ]
 }
 
 #[tokio::test]
@@ -642,6 +759,10 @@ async fn every_template_renders_in_both_languages_without_missing_keys() {
                 "{ram}",
                 "{disk}",
                 "{vms}",
+                "{k}",
+                "{status}",
+                "{purpose}",
+                "{minutes}",
             ] {
                 assert!(
                     !html.contains(placeholder),
@@ -2592,5 +2713,315 @@ mod http {
         let total = &report.html[report.html.find("data-priority=\"all\"").unwrap()..];
         let total = &total[..total.find("</tr>").unwrap()];
         assert!(total.contains("<td class=\"num\">3</td>"), "{total}");
+    }
+
+    /// The personal-data pages, both sides and public, in French then in English, refused
+    /// forms included: every string from the catalogs, every refusal next to its form.
+    #[tokio::test]
+    async fn privacy_pages_speak_french_and_english() {
+        let site = site().await;
+        let mut sub = Browser::new(&site);
+        let csrf = sub.get("/signup").await.csrf();
+        sub.post("/signup", &signup_form(&csrf, "camille@example.test"))
+            .await;
+        let page = sub.get("/account/privacy").await;
+        assert_eq!(page.status, StatusCode::OK);
+        readable(&page, "the subscriber's page");
+        assert!(page.html.contains("privacy\" aria-current=\"page\""));
+        assert!(
+            !page.html.contains(" checked"),
+            "opt-in: nothing ticked by default"
+        );
+        let csrf = page.csrf();
+
+        // Consents: only what changed is recorded, with its source.
+        let saved = sub
+            .post(
+                "/account/privacy/consents",
+                &[
+                    ("csrf", &csrf),
+                    ("granted", "surveys"),
+                    ("granted", "loyalty"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            saved.location,
+            "/account/privacy?done=consents_saved#consents"
+        );
+        let saved = sub
+            .post(
+                "/account/privacy/consents",
+                &[
+                    ("csrf", &csrf),
+                    ("shown", "surveys"),
+                    ("shown", "loyalty"),
+                    ("granted", "loyalty"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER);
+        let page = sub.get("/account/privacy?done=consents_saved").await;
+        assert!(page.html.contains("Vos choix sont enregistrés."));
+        assert_eq!(
+            page.html.matches("data-source=\"console\"").count(),
+            3,
+            "surveys given, loyalty given, surveys withdrawn"
+        );
+        assert!(page
+            .html
+            .contains("id=\"consent-loyalty\" name=\"granted\" value=\"loyalty\" checked"));
+        let refused = sub
+            .post(
+                "/account/privacy/consents",
+                &[("csrf", "forged"), ("granted", "promotions")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+        // Restriction: a reason with a line break is refused at its own field.
+        let refused = sub
+            .post(
+                "/account/privacy/choices",
+                &[
+                    ("csrf", &csrf),
+                    ("choice", "restriction"),
+                    ("active", "1"),
+                    ("restriction_reason", &"x".repeat(1001)),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused restriction");
+        assert!(
+            refused.html.contains("id=\"restriction_reason-error\"")
+                && refused.html.contains("href=\"#field-restriction_reason\"")
+                && refused.html.contains("est trop long"),
+            "{}",
+            refused.html
+        );
+        let set = sub
+            .post(
+                "/account/privacy/choices",
+                &[
+                    ("csrf", &csrf),
+                    ("choice", "objection"),
+                    ("active", "1"),
+                    ("objection_reason", "Pas de profilage, merci."),
+                ],
+            )
+            .await;
+        assert_eq!(set.location, "/account/privacy?done=objection_on#choices");
+        let page = sub.get(&set.location).await;
+        assert!(
+            page.html.contains("Pas de profilage, merci.")
+                && page
+                    .html
+                    .contains("id=\"objection-submit\">Lever l&#x27;opposition")
+        );
+
+        // The export: asked once; asking again while it is prepared is refused in its section.
+        let asked = sub
+            .post("/account/privacy/exports", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            asked.location,
+            "/account/privacy?done=export_requested#export"
+        );
+        let again = sub
+            .post("/account/privacy/exports", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        readable(&again, "the refused export");
+        assert!(again.html.contains("Un export est déjà en préparation."));
+        assert!(again.html.contains("id=\"export-preparing\""));
+
+        // Erasure: the code is sent; a wrong address and a wrong code are refused at their fields.
+        let asked = sub
+            .post("/account/privacy/erasure", &[("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            asked.location,
+            "/account/privacy?done=erasure_code_sent#erasure"
+        );
+        let page = sub.get(&asked.location).await;
+        assert!(page.html.contains("id=\"erasure-confirm\""));
+        let refused = sub
+            .post(
+                "/account/privacy/erasure/confirm",
+                &[
+                    ("csrf", &csrf),
+                    ("code", "AAAAAAAAAA"),
+                    ("email", "x@example.test"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused erasure");
+        assert!(
+            refused.html.contains("id=\"email-error\"")
+                && refused.html.contains("value=\"AAAAAAAAAA\"")
+        );
+        let refused = sub
+            .post(
+                "/account/privacy/erasure/confirm",
+                &[
+                    ("csrf", &csrf),
+                    ("code", "AAAAAAAAAA"),
+                    ("email", "camille@example.test"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.html.contains("id=\"code-error\"")
+                && refused.html.contains("demandez-en un nouveau")
+        );
+        assert_eq!(
+            sub.get("/account").await.status,
+            StatusCode::OK,
+            "still there"
+        );
+
+        // The back office: the register editor, the statistics, the marketing email.
+        let mut ops = operator_browser(&site, "admin@example.test", OperatorRole::Admin).await;
+        let page = ops.get("/admin/privacy").await;
+        assert_eq!(page.status, StatusCode::OK);
+        readable(&page, "the back office's page");
+        let csrf_op = page.csrf();
+        let refused = ops
+            .post(
+                "/admin/privacy/processors",
+                &[
+                    ("csrf", &csrf_op),
+                    ("kind", "processor"),
+                    ("name", "Postmark <i>"),
+                    ("purpose", "Envoi des e-mails"),
+                    ("data_categories", "adresse e-mail"),
+                    ("country", "France"),
+                    ("safeguards", ""),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused entry");
+        assert!(
+            refused.html.contains("id=\"field-country-error\"")
+                && refused.html.contains("href=\"#field-safeguards\"")
+                && refused.html.contains("value=\"Postmark &lt;i&gt;\""),
+            "{}",
+            refused.html
+        );
+        let added = ops
+            .post(
+                "/admin/privacy/processors",
+                &[
+                    ("csrf", &csrf_op),
+                    ("kind", "processor"),
+                    ("name", "Postmark"),
+                    ("purpose", "Envoi des e-mails"),
+                    ("data_categories", "adresse e-mail"),
+                    ("country", "us"),
+                    ("safeguards", "Clauses contractuelles types"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            added.location,
+            "/admin/privacy?done=processor_added#register"
+        );
+        let page = ops.get(&added.location).await;
+        let at = page.html.find("data-processor=\"").unwrap() + 16;
+        let id = page.html[at..].split('"').next().unwrap().to_string();
+        let refused = ops
+            .post(
+                &format!("/admin/privacy/processors/{id}"),
+                &[
+                    ("csrf", &csrf_op),
+                    ("kind", "recipient"),
+                    ("name", "Postmark"),
+                    ("purpose", ""),
+                    ("data_categories", "adresse e-mail"),
+                    ("country", "US"),
+                    ("safeguards", "CCT"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused edit");
+        assert!(
+            refused
+                .html
+                .contains(&format!("id=\"p-{id}-purpose-error\""))
+                && !refused.html.contains("id=\"field-purpose-error\""),
+            "the error stays with its entry"
+        );
+        let refused = ops.get("/admin/privacy?since=2026-13").await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        readable(&refused, "the refused month");
+        assert!(refused.html.contains("id=\"since-error\""));
+        let sent = ops
+            .post(
+                "/admin/privacy/marketing",
+                &[
+                    ("csrf", &csrf_op),
+                    ("marketing_purpose", "loyalty"),
+                    ("subject", "Merci"),
+                    ("body", "Un cadeau pour vous."),
+                ],
+            )
+            .await;
+        assert_eq!(
+            sent.location, "/admin/privacy?done=marketing_sent&count=1#marketing",
+            "she objected, but objection does not stop the marketing she consented to: {}",
+            sent.html
+        );
+
+        let mut anon = Browser::new(&site);
+        let pages: Vec<(&str, &str)> = vec![
+            ("the subscriber's page", "/account/privacy?step=code"),
+            ("the back office's page", "/admin/privacy"),
+            ("the register", "/processors"),
+            ("the opt-out page", "/unsubscribe?t=x"),
+        ];
+        for lang in ["fr", "en"] {
+            if lang == "en" {
+                for b in [&mut sub, &mut ops] {
+                    let csrf = b.get("/account/security").await.csrf();
+                    b.post("/lang", &[("csrf", &csrf), ("lang", "en"), ("next", "/")])
+                        .await;
+                }
+                anon.accept_language = "en-GB,en;q=0.9";
+            }
+            for (what, path) in &pages {
+                let b = if path.starts_with("/admin") {
+                    &mut ops
+                } else if path.starts_with("/account") {
+                    &mut sub
+                } else {
+                    &mut anon
+                };
+                let page = b.get(path).await;
+                assert_eq!(page.status, StatusCode::OK, "{what} in {lang}");
+                assert!(page.html.contains(&format!("<html lang=\"{lang}\">")));
+                readable(&page, &format!("{what} in {lang}"));
+                assert!(
+                    page.html.contains("href=\"/processors\""),
+                    "{what}: the footer"
+                );
+            }
+        }
+        let page = anon.get("/processors").await;
+        assert!(page.html.contains("Postmark") && page.html.contains("Processor"));
+        // A bad link on the opt-out page, in English this time.
+        let form = anon.get("/unsubscribe?t=nope").await;
+        let done = anon
+            .post("/unsubscribe", &[("csrf", &form.csrf()), ("t", "nope")])
+            .await;
+        assert_eq!(done.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            done.html.contains("id=\"token-error\"")
+                && done.html.contains("is not a valid opt-out link")
+        );
     }
 }

@@ -80,6 +80,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "admin/support_letter.html",
     "abuse.html",
     "lost_credentials.html",
+    "account/privacy_macros.html",
+    "account/privacy.html",
+    "admin/privacy.html",
+    "processors.html",
+    "unsubscribe.html",
 );
 
 fn env() -> &'static Environment<'static> {

@@ -68,6 +68,7 @@ const NOTICES: &[&str] = &[
     "object_uploaded",
     "object_deleted",
     "storage_key_revoked",
+    "privacy.erased",
 ];
 
 /// Content-Security-Policy of every console page: no script at all, styles and images from here.

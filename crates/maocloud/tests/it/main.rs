@@ -12,6 +12,7 @@ mod compute;
 mod compute_qemu;
 mod console;
 mod console_compute;
+mod console_privacy;
 mod console_storage;
 mod console_support;
 mod contract;
