@@ -178,6 +178,7 @@ impl Tx {
         let rows = sqlx::query(
             "SELECT c.subscriber_id FROM consents c JOIN accounts a ON a.id = c.subscriber_id \
              WHERE c.purpose = $1 AND c.granted = 1 AND a.disabled_at IS NULL AND a.test_clock_id IS NULL \
+             AND a.email_verified_at IS NOT NULL \
              AND c.subscriber_id NOT IN (SELECT subscriber_id FROM privacy_state WHERE restricted = 1) \
              ORDER BY c.subscriber_id",
         )

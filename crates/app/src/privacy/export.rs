@@ -90,10 +90,17 @@ pub async fn export_download(app: &App, ctx: &Ctx, id: &str) -> Result<Vec<u8>> 
         .await?
         .privacy_export_fetch(Some(me), id)
         .await?;
-    if e.status != "ready" || e.expires_at.is_some_and(|x| x <= app.now()) {
+    let expired = e.status == "expired" || e.expires_at.is_some_and(|x| x <= app.now());
+    let refusal = match e.status.as_str() {
+        _ if expired => Some("this export has expired: ask for a new one"),
+        "queued" => Some("this export is still being prepared"),
+        "failed" => Some("this export failed: ask for a new one"),
+        _ => None,
+    };
+    if let Some(reason) = refusal {
         return Err(Error::Conflict {
             field: None,
-            reason: format!("this export is {}, not ready to download", e.status),
+            reason: reason.into(),
         });
     }
     let sealed = tokio::fs::read_to_string(path(app, &e.id))

@@ -101,6 +101,12 @@ pub async fn set_consent(
         "api"
     };
     let mut tx = app.db().write().await?;
+    // Only changes are recorded: giving twice is one consent.
+    let current = tx.consents_granted(me).await?.iter().any(|p| p == purpose);
+    if current == granted {
+        drop(tx);
+        return consents(app, ctx, None).await;
+    }
     tx.consent_set(&ConsentEvent {
         id: new_id(),
         subscriber_id: me,
@@ -274,9 +280,16 @@ pub async fn set_choice(
         return Err(Error::invalid("choice", "must be restriction or objection"));
     }
     let reason = match reason.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => {
-            Some(maocloud_types::validate::text(r, 1000).map_err(|e| Error::invalid("reason", e))?)
+        Some(r) if r.chars().count() > 1000 => {
+            return Err(Error::invalid(
+                "reason",
+                "is too long (1,000 characters at most)",
+            ))
         }
+        Some(r) => Some(
+            crate::support::body_text("reason", r)
+                .map_err(|e| Error::invalid(&e.field, e.reason))?,
+        ),
         None => None,
     };
     let source = if SOURCES.contains(&source) {

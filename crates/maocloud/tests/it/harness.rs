@@ -301,6 +301,32 @@ impl TestServer {
         }
     }
 
+    /// Confirms a subscriber's email address the way they would: the emailed link's token.
+    pub async fn verify_email(&self, email: &str) {
+        self.run_jobs().await;
+        let body = self
+            .emails_to(email)
+            .await
+            .into_iter()
+            .map(|(_, body, _)| body)
+            .find(|b| b.contains("/verify-email?token="))
+            .expect("a verification email");
+        let token = body
+            .split("/verify-email?token=")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .expect("a token")
+            .to_string();
+        let (st, v) = self
+            .post(
+                "/api/v1/email-verification/confirm",
+                None,
+                json!({"token": token}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::NO_CONTENT, "{v}");
+    }
+
     /// Email + password (+ TOTP) → token, asserting success.
     pub async fn sign_in(&self, email: &str, password: &str, totp: Option<&str>) -> String {
         let mut body = json!({"email": email, "password": password});

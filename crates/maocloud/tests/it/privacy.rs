@@ -47,6 +47,11 @@ both_dbs!(
         let a = s.subscriber("a@example.fr").await;
         let b = s.subscriber("b@example.fr").await;
         let c = s.subscriber("c@example.fr").await;
+        // D consents but never confirmed their address: marketing does not go to unverified ones.
+        let d = s.subscriber("d@example.fr").await;
+        for x in [&a, &b, &c] {
+            s.verify_email(&x.email).await;
+        }
 
         // Opt-in: nothing is granted by default.
         let none = privacy::consents(&s.app, &me(&a), None).await.unwrap();
@@ -102,6 +107,14 @@ both_dbs!(
             Err(Error::Invalid(_))
         ));
 
+        privacy::set_consent(&s.app, &me(&d), "promotions", true, "api")
+            .await
+            .unwrap();
+        // Giving again what is given records nothing new.
+        let again = privacy::set_consent(&s.app, &me(&d), "promotions", true, "api")
+            .await
+            .unwrap();
+        assert_eq!(again.history.len(), 1);
         // C consents too but restricts processing: marketing must not reach them.
         privacy::set_consent(&s.app, &me(&c), "promotions", true, "console")
             .await
@@ -136,6 +149,10 @@ both_dbs!(
             .iter()
             .all(|(subj, _)| !subj.contains("Cloud M")));
         assert!(outbox_to(&s, &c.email)
+            .await
+            .iter()
+            .all(|(subj, _)| !subj.contains("Cloud M")));
+        assert!(outbox_to(&s, &d.email)
             .await
             .iter()
             .all(|(subj, _)| !subj.contains("Cloud M")));

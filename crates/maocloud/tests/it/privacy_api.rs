@@ -319,6 +319,7 @@ both_dbs!(
             .await;
         let a = s.subscriber("promo@example.fr").await;
         let b = s.subscriber("quiet@example.fr").await;
+        s.verify_email(&a.email).await;
         put(
             &s,
             "/api/v1/privacy/consents/promotions",
