@@ -431,7 +431,11 @@ impl Tx {
     }
 
     /// Whether a ticket already holds the message that came with this email's Message-ID.
-    pub async fn ticket_message_seen(&mut self, ticket_id: &str, external_id: &str) -> Result<bool> {
+    pub async fn ticket_message_seen(
+        &mut self,
+        ticket_id: &str,
+        external_id: &str,
+    ) -> Result<bool> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM ticket_messages WHERE ticket_id = $1 AND external_id = $2",
         )

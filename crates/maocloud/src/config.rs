@@ -270,7 +270,10 @@ impl ServeArgs {
         if !(2..=1000).contains(&privacy_k) {
             bail!("--privacy-k must be between 2 and 1000");
         }
-        let retention_days = self.retention_days.or(file.retention_days).unwrap_or(3 * 365);
+        let retention_days = self
+            .retention_days
+            .or(file.retention_days)
+            .unwrap_or(3 * 365);
         if !(30..=36500).contains(&retention_days) {
             bail!("--retention-days must be between 30 and 36500");
         }

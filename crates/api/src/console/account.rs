@@ -1,5 +1,6 @@
-//! The subscriber area: the overview (profile, email verification, latest messages), the inbox
-//! API tokens and the security page (TOTP). Tokens and security serve operators too.
+//! The subscriber area: the overview (profile, email verification, latest messages), the
+//! profile's correction (R-9.5 rectification), the inbox, API tokens and the security
+//! page (TOTP). Tokens and security serve operators too.
 
 use super::forms::{self, FieldErrors, Form};
 use super::public::with_errors;
@@ -25,6 +26,7 @@ const INBOX_PAGE: u32 = 20;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account", get(home))
+        .route("/account/profile", get(profile).post(profile_save))
         .route("/account/verify-email/resend", post(resend_verification))
         .route("/account/messages", get(messages))
         .route("/account/messages/{id}", get(message))
@@ -75,6 +77,100 @@ async fn home(State(st): State<AppState>, s: SignedIn) -> Page {
         suspensions => super::contract::active_suspensions(&st, &s).await?,
     };
     Ok(s.v.page(StatusCode::OK, "account/home.html", ctx))
+}
+
+/// The profile form: every field as text, as sign-up has it.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+struct ProfileForm {
+    #[serde(skip_serializing)]
+    csrf: String,
+    full_name: String,
+    customer_kind: String,
+    company_name: String,
+    company_id: String,
+    vat_number: String,
+    address_line1: String,
+    address_line2: String,
+    postal_code: String,
+    city: String,
+    country: String,
+    phone: String,
+}
+
+fn profile_page(
+    s: &SignedIn,
+    status: StatusCode,
+    form: &ProfileForm,
+    errors: Option<FieldErrors>,
+    saved: bool,
+) -> Response {
+    let kinds = [
+        context! { value => "consumer", label => s.v.t("console.signup.kind_consumer") },
+        context! { value => "professional", label => s.v.t("console.signup.kind_professional") },
+    ];
+    let ctx = context! { section => "account", form => form, kinds => kinds, saved => saved };
+    s.v.page(status, "account/profile.html", with_errors(ctx, errors))
+}
+
+/// The subscriber's identity and billing details, to correct.
+async fn profile(State(st): State<AppState>, s: SignedIn) -> Page {
+    let me = accounts::me(&st.app, &s.ctx)
+        .await
+        .map_err(|e| s.v.fail(e))?;
+    let Some(p) = me.profile else {
+        return Err(s.v.fail(Error::NotFound));
+    };
+    let o = |v: Option<String>| v.unwrap_or_default();
+    let form = ProfileForm {
+        full_name: p.full_name,
+        customer_kind: p.customer_kind,
+        company_name: o(p.company_name),
+        company_id: o(p.company_id),
+        vat_number: o(p.vat_number),
+        address_line1: p.address_line1,
+        address_line2: o(p.address_line2),
+        postal_code: p.postal_code,
+        city: p.city,
+        country: p.country,
+        phone: o(p.phone),
+        ..Default::default()
+    };
+    Ok(profile_page(&s, StatusCode::OK, &form, None, false))
+}
+
+async fn profile_save(
+    State(st): State<AppState>,
+    s: SignedIn,
+    Form(form): Form<ProfileForm>,
+) -> Page {
+    s.v.check_csrf(&form.csrf)?;
+    let input = accounts::ProfileInput {
+        full_name: form.full_name.clone(),
+        customer_kind: form.customer_kind.clone(),
+        company_name: forms::opt(&form.company_name),
+        company_id: forms::opt(&form.company_id),
+        vat_number: forms::opt(&form.vat_number),
+        address_line1: form.address_line1.clone(),
+        address_line2: forms::opt(&form.address_line2),
+        postal_code: form.postal_code.trim().to_owned(),
+        city: form.city.clone(),
+        country: form.country.trim().to_uppercase(),
+        phone: forms::opt(&form.phone),
+    };
+    match accounts::profile_update(&st.app, &s.ctx, &input).await {
+        Ok(_) => Ok(profile_page(&s, StatusCode::OK, &form, None, true)),
+        Err(e) => match FieldErrors::of(s.v.lang, &e) {
+            Some(errors) => Ok(profile_page(
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                Some(errors),
+                false,
+            )),
+            None => Err(s.v.fail(e)),
+        },
+    }
 }
 
 async fn resend_verification(

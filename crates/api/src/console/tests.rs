@@ -310,6 +310,10 @@ fn samples() -> Vec<(&'static str, Value)> {
             context! { user => subscriber(), account => account(), profile => profile(), unread => 3, messages => vec![msg.clone()] },
         ),
         (
+            "account/profile.html",
+            context! { user => subscriber(), form => profile(), kinds => vec![context! { value => "consumer", label => "Particulier" }], saved => true },
+        ),
+        (
             "account/messages.html",
             context! { user => subscriber(), messages => vec![msg.clone()], next_url => "/account/messages?cursor=x" },
         ),
@@ -1175,6 +1179,67 @@ mod http {
             ("phone", ""),
             ("accept_terms_version", maocloud_app::terms::SHIPPED_VERSION),
         ]
+    }
+
+    #[tokio::test]
+    async fn the_subscriber_corrects_their_details_and_invoices_keep_theirs() {
+        let site = site().await;
+        let mut sub = Browser::new(&site);
+        let csrf = sub.get("/signup").await.csrf();
+        let done = sub
+            .post("/signup", &signup_form(&csrf, "rectify@example.test"))
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        let page = sub.get("/account/profile").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.html.contains("value=\"Alex Durand\""), "prefilled");
+        let csrf = page.csrf();
+        let mut form = signup_form(&csrf, "rectify@example.test");
+        form.retain(|(k, _)| !matches!(*k, "email" | "password" | "accept_terms_version"));
+        // Refused: the reason by its field, nothing changed.
+        let bad: Vec<(&str, &str)> = form
+            .iter()
+            .map(|(k, v)| {
+                if *k == "postal_code" {
+                    (*k, "7500")
+                } else {
+                    (*k, *v)
+                }
+            })
+            .collect();
+        let refused = sub.post("/account/profile", &bad).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            refused.html.contains("href=\"#field-postal_code\""),
+            "{}",
+            refused.html
+        );
+        let good: Vec<(&str, &str)> = form
+            .iter()
+            .map(|(k, v)| {
+                if *k == "city" {
+                    (*k, "Lyon")
+                } else if *k == "postal_code" {
+                    (*k, "69002")
+                } else {
+                    (*k, *v)
+                }
+            })
+            .collect();
+        let saved = sub.post("/account/profile", &good).await;
+        assert_eq!(saved.status, StatusCode::OK);
+        assert!(saved.html.contains("mises à jour"), "{}", saved.html);
+        let home = sub.get("/account").await;
+        assert!(home.html.contains("69002 Lyon"), "{}", home.html);
+        // Without the session's token, nothing changes.
+        let mut forged = good.clone();
+        for f in forged.iter_mut() {
+            if f.0 == "csrf" {
+                f.1 = "forged";
+            }
+        }
+        let refused = sub.post("/account/profile", &forged).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]
@@ -2724,6 +2789,15 @@ mod http {
         let csrf = sub.get("/signup").await.csrf();
         sub.post("/signup", &signup_form(&csrf, "camille@example.test"))
             .await;
+        // Marketing goes to confirmed addresses only: hers is (as if she followed the link).
+        {
+            let mut tx = site.app.db().write().await.unwrap();
+            let a = tx.account_by_email("camille@example.test").await.unwrap();
+            tx.account_set_email_verified(a.id, site.app.now())
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
         let page = sub.get("/account/privacy").await;
         assert_eq!(page.status, StatusCode::OK);
         readable(&page, "the subscriber's page");

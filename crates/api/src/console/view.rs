@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "reset_password.html",
     "verify_email.html",
     "account/home.html",
+    "account/profile.html",
     "account/messages.html",
     "account/message.html",
     "account/tokens.html",
