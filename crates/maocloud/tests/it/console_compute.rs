@@ -12,7 +12,8 @@
 //! spoken directly over HTTP, with the few commands these scenarios need.
 
 use crate::compute::{create, setup, vm, KEY};
-use crate::harness::{Db, Operator, TestServer, PASSWORD};
+use crate::console_session::Session as ConsoleSession;
+use crate::harness::{Db, PASSWORD};
 use crate::webdriver::*;
 use maocloud_hypervisor::Resources;
 use maocloud_types::OperatorRole;
@@ -25,145 +26,18 @@ const CAPACITY: Resources = Resources {
     disk_gib: 1000,
 };
 
-// --- A console session over plain HTTP ---
-
-/// A browser-less console session: its cookie and the CSRF token its forms carry.
-struct ConsoleSession {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl ConsoleSession {
-    /// Signs a subscriber in through the console's form, as a browser would (double-submit
-    /// CSRF cookie).
-    async fn open(s: &TestServer, email: &str) -> ConsoleSession {
-        Self::sign_in(s, email, None).await
+/// A websocket handshake (the upgrade is not carried on: the status is what matters).
+async fn handshake(c: &ConsoleSession, path: &str, origin: Option<&str>) -> StatusCode {
+    let mut r = c
+        .request(reqwest::Method::GET, path)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    if let Some(o) = origin {
+        r = r.header("origin", o);
     }
-
-    /// Signs an operator in: password, then the TOTP step.
-    async fn open_operator(s: &TestServer, op: &Operator) -> ConsoleSession {
-        Self::sign_in(s, &op.email, Some(&op.totp_secret)).await
-    }
-
-    async fn sign_in(s: &TestServer, email: &str, totp_secret: Option<&str>) -> ConsoleSession {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let anon = "t".repeat(43);
-        let resp = http
-            .post(format!("{}/signin", s.url))
-            .header("cookie", format!("maocloud_csrf={anon}"))
-            .form(&[
-                ("csrf", anon.as_str()),
-                ("email", email),
-                ("password", PASSWORD),
-                ("next", ""),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::SEE_OTHER,
-            "the console signs {email} in"
-        );
-        let cookie = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .find_map(|c| c.strip_prefix("maocloud_session="))
-            .and_then(|c| c.split(';').next())
-            .expect("a session cookie")
-            .to_string();
-        let mut me = ConsoleSession {
-            http,
-            base: s.url.clone(),
-            cookie,
-            csrf: String::new(),
-        };
-        if let Some(secret) = totp_secret {
-            me.read_csrf("/signin/totp").await;
-            let code = s.totp_code(secret);
-            let (status, page) = me
-                .post("/signin/totp", &[("totp", &code), ("next", "")])
-                .await;
-            assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
-        }
-        me.read_csrf("/account/tokens").await;
-        me
-    }
-
-    /// Takes the CSRF token of the forms on `path`.
-    async fn read_csrf(&mut self, path: &str) {
-        let (status, page) = self.get(path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {page}");
-        let at = page
-            .find("name=\"csrf\" value=\"")
-            .expect("a form with a CSRF token")
-            + 19;
-        self.csrf = page[at..].split('"').next().unwrap().to_string();
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", format!("maocloud_session={}", self.cookie))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), unescape_slashes(r.text().await.unwrap()))
-    }
-
-    /// Posts a form (its CSRF token added).
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
-        let mut body = form_body(fields);
-        body.push_str("&csrf=");
-        body.push_str(&self.csrf);
-        let r = self
-            .request(reqwest::Method::POST, path)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), unescape_slashes(r.text().await.unwrap()))
-    }
-
-    /// A websocket handshake (the upgrade is not carried on: the status is what matters).
-    async fn handshake(&self, path: &str, origin: Option<&str>) -> StatusCode {
-        let mut r = self
-            .request(reqwest::Method::GET, path)
-            .header("connection", "Upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
-        if let Some(o) = origin {
-            r = r.header("origin", o);
-        }
-        r.send().await.unwrap().status()
-    }
-}
-
-/// Pages as read here: the templates escape `/` (`&#x2f;`) in every value they print.
-fn unescape_slashes(html: String) -> String {
-    html.replace("&#x2f;", "/")
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
-        q.append_pair(k, v);
-    }
-    q.finish()
+    r.send().await.unwrap().status()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,18 +63,16 @@ async fn another_subscribers_vm_is_not_found_in_the_console() {
     );
     let serial = format!("/account/vms/{id}/serial");
     assert_eq!(
-        alice_c.handshake(&serial, None).await,
+        handshake(&alice_c, &serial, None).await,
         StatusCode::SWITCHING_PROTOCOLS
     );
     assert_eq!(
-        alice_c.handshake(&serial, Some(&s.url)).await,
+        handshake(&alice_c, &serial, Some(&s.url)).await,
         StatusCode::SWITCHING_PROTOCOLS,
         "from the console's own origin"
     );
     assert_eq!(
-        alice_c
-            .handshake(&serial, Some("https://evil.example"))
-            .await,
+        handshake(&alice_c, &serial, Some("https://evil.example")).await,
         StatusCode::FORBIDDEN,
         "a page of another site may not open the owner's console"
     );
@@ -210,7 +82,7 @@ async fn another_subscribers_vm_is_not_found_in_the_console() {
     assert_eq!(st, StatusCode::NOT_FOUND, "{page}");
     assert!(page.contains("Page introuvable"), "the console's 404 page");
     assert!(!page.contains("mine"), "nothing of the VM shows");
-    assert_eq!(bob.handshake(&serial, None).await, StatusCode::NOT_FOUND);
+    assert_eq!(handshake(&bob, &serial, None).await, StatusCode::NOT_FOUND);
     for action in ["stop", "reboot", "delete"] {
         let (st, _) = bob.post(&format!("/account/vms/{id}/{action}"), &[]).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{action}");

@@ -13,6 +13,7 @@
 //! `MAOCLOUD_TEST_CHROMIUM`, defaulting to /usr/bin/…). A screenshot of the page is left in
 //! `target/console-privacy.png` for a human to look at.
 
+use crate::console_session::{client, location, post_signin, set_cookie, Session};
 use crate::harness::{Db, Subscriber, TestServer, PASSWORD};
 use crate::webdriver::*;
 use maocloud_app::privacy::{self, ProcessorInput};
@@ -67,101 +68,6 @@ fn zip_files(bytes: &[u8], read: &str) -> (Vec<String>, String) {
         .read_to_string(&mut text)
         .unwrap();
     (names, text)
-}
-
-// --- A console session over plain HTTP ---
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// A `Set-Cookie` value of a response, by name.
-fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|c| c.split(';').next().unwrap_or("").to_string())
-}
-
-/// A browser-less console session: its cookie and the CSRF token its forms carry.
-struct Session {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-/// The console's sign-in form, posted with a double-submit token.
-async fn post_signin(s: &TestServer, email: &str) -> reqwest::Response {
-    let anon = "t".repeat(43);
-    client()
-        .post(format!("{}/signin", s.url))
-        .header("cookie", format!("maocloud_csrf={anon}"))
-        .form(&[
-            ("csrf", anon.as_str()),
-            ("email", email),
-            ("password", PASSWORD),
-            ("next", ""),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-impl Session {
-    async fn open(s: &TestServer, email: &str) -> Session {
-        let resp = post_signin(s, email).await;
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{email} signs in");
-        let mut me = Session {
-            http: client(),
-            base: s.url.clone(),
-            cookie: set_cookie(&resp, "maocloud_session").expect("a session cookie"),
-            csrf: String::new(),
-        };
-        let (status, page) = me.get("/account/privacy").await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let at = page.find("name=\"csrf\" value=\"").expect("a form") + 19;
-        me.csrf = page[at..].split('"').next().unwrap().to_string();
-        me
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", format!("maocloud_session={}", self.cookie))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    /// A form with the session's token; the response itself (status, cookies, redirect).
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.request(reqwest::Method::POST, path)
-            .form(&all)
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_string())
-        .unwrap_or_default()
 }
 
 /// Signs in through the console's form, going to `next`.
@@ -282,14 +188,14 @@ async fn another_subscriber_gets_a_404_for_an_export() {
     let a = Session::open(&s, &alice.email).await;
     let b = Session::open(&s, &bob.email).await;
 
-    let r = a.post("/account/privacy/exports", &[]).await;
+    let r = a.post_response("/account/privacy/exports", &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         location(&r),
         "/account/privacy?done=export_requested#export"
     );
     // Asked again while it is prepared: refused in its section, with why.
-    let r = a.post("/account/privacy/exports", &[]).await;
+    let r = a.post_response("/account/privacy/exports", &[]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r
         .text()
@@ -514,7 +420,7 @@ async fn erasure_in_the_console_signs_out_for_good() {
     let bound = s.subscriber("bound@example.test").await;
     crate::billing::subscribe(&s, &bound.token, &offer).await;
     let c = Session::open(&s, &bound.email).await;
-    let r = c.post("/account/privacy/erasure", &[]).await;
+    let r = c.post_response("/account/privacy/erasure", &[]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let page = r.text().await.unwrap();
     let alert = &page[page.find("id=\"erasure\"").unwrap()..];
@@ -528,7 +434,7 @@ async fn erasure_in_the_console_signs_out_for_good() {
     let email = "zoe.erase@example.test";
     let zoe = s.subscriber(email).await;
     let z = Session::open(&s, &zoe.email).await;
-    let r = z.post("/account/privacy/erasure", &[]).await;
+    let r = z.post_response("/account/privacy/erasure", &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let to = location(&r);
     assert_eq!(to, "/account/privacy?done=erasure_code_sent#erasure");
@@ -551,7 +457,7 @@ async fn erasure_in_the_console_signs_out_for_good() {
 
     // The code with the wrong address: refused at the address, the account still there.
     let r = z
-        .post(
+        .post_response(
             "/account/privacy/erasure/confirm",
             &[("code", &code), ("email", "someone@example.test")],
         )
@@ -573,7 +479,7 @@ async fn erasure_in_the_console_signs_out_for_good() {
 
     // With the right one: erased, signed out, told so on the home page.
     let r = z
-        .post(
+        .post_response(
             "/account/privacy/erasure/confirm",
             &[("code", &code), ("email", email)],
         )

@@ -11,7 +11,8 @@
 //! Like `console`, this needs chromedriver and Chromium (`MAOCLOUD_TEST_CHROMEDRIVER`,
 //! `MAOCLOUD_TEST_CHROMIUM`, defaulting to /usr/bin/…) and fails without them.
 
-use crate::harness::{Db, Operator, TestServer, PASSWORD};
+use crate::console_session::Session;
+use crate::harness::{Db, TestServer, PASSWORD};
 use crate::webdriver::*;
 use bytes::Bytes;
 use maocloud_app::storage::{self, Body, ObjectMeta, PutObject, WriteIf};
@@ -64,157 +65,23 @@ fn plain(s: &str) -> String {
     s.replace(['\u{a0}', '\u{202f}'], " ")
 }
 
-// --- A console session over plain HTTP ---
-
-/// A browser-less console session: its cookie and the CSRF token its forms carry.
-struct Session {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Session {
-    async fn open(s: &TestServer, email: &str) -> Session {
-        Self::sign_in(s, email, None).await
-    }
-
-    /// Signs an operator in: password, then the TOTP step.
-    async fn open_operator(s: &TestServer, op: &Operator) -> Session {
-        Self::sign_in(s, &op.email, Some(&op.totp_secret)).await
-    }
-
-    async fn sign_in(s: &TestServer, email: &str, totp_secret: Option<&str>) -> Session {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let anon = "t".repeat(43);
-        let resp = http
-            .post(format!("{}/signin", s.url))
-            .header("cookie", format!("maocloud_csrf={anon}"))
-            .form(&[
-                ("csrf", anon.as_str()),
-                ("email", email),
-                ("password", PASSWORD),
-                ("next", ""),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{email} signs in");
-        let cookie = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .find_map(|c| c.strip_prefix("maocloud_session="))
-            .and_then(|c| c.split(';').next())
-            .expect("a session cookie")
-            .to_string();
-        let mut me = Session {
-            http,
-            base: s.url.clone(),
-            cookie,
-            csrf: String::new(),
-        };
-        if let Some(secret) = totp_secret {
-            me.read_csrf("/signin/totp").await;
-            let code = s.totp_code(secret);
-            let (status, page) = me
-                .post("/signin/totp", &[("totp", &code), ("next", "")])
-                .await;
-            assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
-        }
-        me.read_csrf("/account/tokens").await;
-        me
-    }
-
-    /// Takes the CSRF token of the forms on `path`.
-    async fn read_csrf(&mut self, path: &str) {
-        let (status, page) = self.get(path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {page}");
-        let at = page.find("name=\"csrf\" value=\"").expect("a form") + 19;
-        self.csrf = page[at..].split('"').next().unwrap().to_string();
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", format!("maocloud_session={}", self.cookie))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap().replace("&#x2f;", "/"))
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields {
-            q.append_pair(k, v);
-        }
-        q.append_pair("csrf", &self.csrf);
-        let r = self
-            .request(reqwest::Method::POST, path)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(q.finish())
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap().replace("&#x2f;", "/"))
-    }
-
-    /// The upload form, as a browser sends it (`csrf: None` leaves the token out).
-    async fn upload(
-        &self,
-        bucket: &str,
-        csrf: Option<&str>,
-        name: &str,
-        bytes: &[u8],
-    ) -> (StatusCode, String) {
-        let boundary = "----maocloudtestboundary";
-        let mut body = Vec::new();
-        let mut text = |k: &str, v: &str| {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
-                )
-                .as_bytes(),
-            )
-        };
-        if let Some(c) = csrf {
-            text("csrf", c);
-        }
-        text("prefix", "");
-        text("folder", "");
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let r = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/account/storage/buckets/{bucket}/upload"),
-            )
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap().replace("&#x2f;", "/"))
-    }
+/// The upload form of a bucket, as a browser sends it (`csrf: None` leaves the token out).
+async fn upload(
+    session: &Session,
+    bucket: &str,
+    csrf: Option<&str>,
+    name: &str,
+    bytes: &[u8],
+) -> (StatusCode, String) {
+    let (status, _, page) = session
+        .upload(
+            &format!("/account/storage/buckets/{bucket}/upload"),
+            csrf,
+            &[("prefix", ""), ("folder", "")],
+            &[("file", name, "text/plain", bytes)],
+        )
+        .await;
+    (status, page)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,9 +137,7 @@ async fn another_subscribers_bucket_is_not_found_and_refusals_are_explained() {
         .post("/account/storage/buckets/alice-private/delete", &[])
         .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = b
-        .upload("alice-private", Some(&b.csrf), "planted.txt", b"x")
-        .await;
+    let (st, _) = upload(&b, "alice-private", Some(&b.csrf), "planted.txt", b"x").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, page) = b.get("/account/storage").await;
     assert_eq!(st, StatusCode::OK);
@@ -293,7 +158,7 @@ async fn another_subscribers_bucket_is_not_found_and_refusals_are_explained() {
     assert_eq!(info.size, 10);
 
     // An upload without the form's token stores nothing.
-    let (st, _) = a.upload("alice-private", None, "forged.txt", b"x").await;
+    let (st, _) = upload(&a, "alice-private", None, "forged.txt", b"x").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert!(
         storage::head_object(&s.app, &ctx_of(&alice.id), "alice-private", "forged.txt")
@@ -358,9 +223,7 @@ async fn another_subscribers_bucket_is_not_found_and_refusals_are_explained() {
     // Beyond the quota, the upload is refused with the reason (and nothing is stored).
     // 53 objects stored: as many as the quota allows.
     with_quota(&s, &alice.id, (2_000_000_000, 53)).await;
-    let (st, page) = a
-        .upload("alice-private", Some(&a.csrf), "one-too-many.txt", b"x")
-        .await;
+    let (st, page) = upload(&a, "alice-private", Some(&a.csrf), "one-too-many.txt", b"x").await;
     assert_eq!(st, StatusCode::CONFLICT, "{page}");
     assert!(page.contains("dépasserait votre quota"), "{page}");
     assert!(storage::head_object(

@@ -13,7 +13,8 @@
 //! `MAOCLOUD_TEST_CHROMIUM`, defaulting to /usr/bin/…) and fails without them. A screenshot of
 //! the desk's ticket page is left in `target/console-support.png` for a human to look at.
 
-use crate::harness::{Db, Operator, TestServer, PASSWORD};
+use crate::console_session::{multipart, Session};
+use crate::harness::{Db, TestServer, PASSWORD};
 use crate::webdriver::*;
 use maocloud_app::support::{self, TicketFilter};
 use maocloud_app::{storage, Ctx};
@@ -35,31 +36,6 @@ fn system() -> Ctx {
 /// Text as WebDriver reads it, with no-break spaces as plain ones.
 fn plain(s: &str) -> String {
     s.replace(['\u{a0}', '\u{202f}'], " ")
-}
-
-/// A `multipart/form-data` body as a browser sends it: the text fields (the CSRF token
-/// first), then the files `(field, name, type, bytes)`.
-fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &str, &[u8])]) -> (String, Vec<u8>) {
-    let boundary = "----maocloudsupportboundary";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    for (field, name, content_type, bytes) in files {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// The `href` of the first link whose text or attributes follow `marker` in `page`.
@@ -101,139 +77,6 @@ async fn browser_sign_out(b: &Browser) {
     b.click(&b.find("header form[action='/signout'] button").await)
         .await;
     b.wait_text(".notice p", "Vous êtes déconnecté.").await;
-}
-
-// --- A console session over plain HTTP ---
-
-/// A browser-less console session: its cookie and the CSRF token its forms carry.
-struct Session {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Session {
-    async fn open(s: &TestServer, email: &str) -> Session {
-        Self::sign_in(s, email, None).await
-    }
-
-    /// Signs an operator in: password, then the TOTP step.
-    async fn open_operator(s: &TestServer, op: &Operator) -> Session {
-        Self::sign_in(s, &op.email, Some(&op.totp_secret)).await
-    }
-
-    async fn sign_in(s: &TestServer, email: &str, totp_secret: Option<&str>) -> Session {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let anon = "t".repeat(43);
-        let resp = http
-            .post(format!("{}/signin", s.url))
-            .header("cookie", format!("maocloud_csrf={anon}"))
-            .form(&[
-                ("csrf", anon.as_str()),
-                ("email", email),
-                ("password", PASSWORD),
-                ("next", ""),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{email} signs in");
-        let cookie = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .find_map(|c| c.strip_prefix("maocloud_session="))
-            .and_then(|c| c.split(';').next())
-            .expect("a session cookie")
-            .to_string();
-        let mut me = Session {
-            http,
-            base: s.url.clone(),
-            cookie,
-            csrf: String::new(),
-        };
-        if let Some(secret) = totp_secret {
-            me.read_csrf("/signin/totp").await;
-            let code = s.totp_code(secret);
-            let (status, page) = me
-                .post("/signin/totp", &[("totp", &code), ("next", "")])
-                .await;
-            assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
-            s.clock.advance(jiff::SignedDuration::from_secs(30));
-        }
-        me.read_csrf("/account/tokens").await;
-        me
-    }
-
-    async fn read_csrf(&mut self, path: &str) {
-        let (status, page) = self.get(path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {page}");
-        let at = page.find("name=\"csrf\" value=\"").expect("a form") + 19;
-        self.csrf = page[at..].split('"').next().unwrap().to_string();
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", format!("maocloud_session={}", self.cookie))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let r = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("csrf", &self.csrf);
-        for (k, v) in fields {
-            q.append_pair(k, v);
-        }
-        let r = self
-            .request(reqwest::Method::POST, path)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(q.finish())
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.text().await.unwrap())
-    }
-
-    /// A form with files, its token first (`csrf: None` leaves it out). The status, the
-    /// redirect's target and the page.
-    async fn upload(
-        &self,
-        path: &str,
-        csrf: Option<&str>,
-        fields: &[(&str, &str)],
-        files: &[(&str, &str, &str, &[u8])],
-    ) -> (StatusCode, String, String) {
-        let mut all: Vec<(&str, &str)> = csrf.map(|c| ("csrf", c)).into_iter().collect();
-        all.extend_from_slice(fields);
-        let (content_type, body) = multipart(&all, files);
-        let r = self
-            .request(reqwest::Method::POST, path)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        (r.status(), location, r.text().await.unwrap())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

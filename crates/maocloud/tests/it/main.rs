@@ -13,6 +13,7 @@ mod compute_qemu;
 mod console;
 mod console_compute;
 mod console_privacy;
+mod console_session;
 mod console_storage;
 mod console_support;
 mod contract;
