@@ -798,3 +798,57 @@ both_dbs!(
         assert!(!token.is_empty());
     }
 );
+
+both_dbs!(
+    retention_erases_three_years_after_the_contract,
+    |s: TestServer| async move {
+        let billing = s
+            .operator("billing@maocloud.test", OperatorRole::Billing)
+            .await;
+        let offer = crate::billing::offer(&s, &billing.token, "old", "Old", 700, 0).await;
+        let gone = s.subscriber("former@example.fr").await;
+        let staying = s.subscriber("current@example.fr").await;
+        let sub = crate::billing::subscribe(&s, &gone.token, &offer).await;
+        crate::billing::subscribe(&s, &staying.token, &offer).await;
+        let sub_id = sub["subscription"]["id"].as_str().unwrap().to_string();
+        let (st, v) = s
+            .post(
+                &format!("/api/v1/subscriptions/{sub_id}/termination"),
+                Some(&gone.token),
+                serde_json::json!({"end": "date", "date": "2026-11-26"}),
+            )
+            .await;
+        assert_eq!(st, reqwest::StatusCode::CREATED, "{v}");
+        // The contract ends with tomorrow's sweep; three years later, to the day, it is erased.
+        s.clock.advance(jiff::SignedDuration::from_hours(24));
+        maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        let ended_at = s.app.now();
+        s.clock.set(
+            ended_at + jiff::SignedDuration::from_hours(24 * 1095)
+                - jiff::SignedDuration::from_hours(1),
+        );
+        let r = maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        assert_eq!(r.retention_erased, 0, "not yet");
+        s.clock
+            .set(ended_at + jiff::SignedDuration::from_hours(24 * 1096));
+        let r = maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        assert_eq!(r.retention_erased, 1);
+        let mut tx = s.app.db().read().await.unwrap();
+        let former = tx.account_fetch(gone.id.parse().unwrap()).await.unwrap();
+        assert!(
+            former.email.ends_with("@erased.invalid"),
+            "{}",
+            former.email
+        );
+        assert!(former.disabled_at.is_some());
+        let current = tx.account_fetch(staying.id.parse().unwrap()).await.unwrap();
+        assert_eq!(
+            current.email, "current@example.fr",
+            "an active contract keeps its data"
+        );
+        drop(tx);
+        // Once is enough: the next sweep has nobody left to erase.
+        let r = maocloud_app::daily::sweep_live(&s.app).await.unwrap();
+        assert_eq!(r.retention_erased, 0);
+    }
+);
