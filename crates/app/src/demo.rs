@@ -81,7 +81,58 @@ pub async fn seed(app: &App, password: Option<&str>) -> Result<DemoCredentials> 
         Err(e) => return Err(e),
     }
     seed_price_list(app).await?;
+    seed_register(app).await?;
     Ok(out)
+}
+
+/// The demo register of processors and recipients, created once when it is empty: what
+/// a small French provider typically lists.
+async fn seed_register(app: &App) -> Result<()> {
+    if !crate::privacy::processors(app).await?.is_empty() {
+        return Ok(());
+    }
+    let entries = [
+        (
+            "processor",
+            "Banque du prestataire",
+            "Prélèvements SEPA et encaissements",
+            "nom, IBAN, montants",
+            "FR",
+            "Union européenne",
+        ),
+        (
+            "processor",
+            "Relais SMTP",
+            "Envoi des emails de service",
+            "adresse email, contenu des messages",
+            "FR",
+            "Union européenne",
+        ),
+        (
+            "recipient",
+            "Cabinet d'expertise comptable",
+            "Tenue de la comptabilité",
+            "factures (identité, adresse, montants)",
+            "FR",
+            "Union européenne ; secret professionnel",
+        ),
+    ];
+    for (kind, name, purpose, data, country, safeguards) in entries {
+        crate::privacy::processor_create(
+            app,
+            &Ctx::system(),
+            crate::privacy::ProcessorInput {
+                kind: kind.into(),
+                name: name.into(),
+                purpose: purpose.into(),
+                data_categories: data.into(),
+                country: country.into(),
+                safeguards: safeguards.into(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The demo desk: two canned replies and one ticket from the demo subscriber, so the queue
