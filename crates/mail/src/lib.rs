@@ -174,7 +174,21 @@ mod tests {
             subject: "Ticket #42".into(),
             body_text: "We answered your ticket.".into(),
             reply_to: reply_to.map(Into::into),
+            list_unsubscribe: None,
         }
+    }
+
+    #[test]
+    fn marketing_carries_the_one_click_opt_out() {
+        let mut e = email(None);
+        e.list_unsubscribe = Some("https://cloud.example/api/v1/unsubscribe?t=abc".into());
+        let text = formatted(&e);
+        assert!(
+            text.contains("List-Unsubscribe: <https://cloud.example/api/v1/unsubscribe?t=abc>"),
+            "{text}"
+        );
+        assert!(text.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));
+        assert!(!formatted(&email(None)).contains("List-Unsubscribe"));
     }
 
     fn formatted(email: &OutgoingEmail) -> String {
