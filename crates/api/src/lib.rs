@@ -25,6 +25,30 @@ use utoipa_axum::router::OpenApiRouter;
 /// Largest request body accepted anywhere (the console's forms and the JSON API).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// `Content-Disposition` of a download named `name`: an ASCII fallback and the UTF-8 name
+/// (RFC 6266, RFC 8187). One builder for every download the console and the API serve.
+pub(crate) fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ' ' | '(' | ')') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut utf8 = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            utf8.push(b as char);
+        } else {
+            utf8.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}")
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {

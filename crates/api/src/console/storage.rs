@@ -734,31 +734,13 @@ struct KeyQuery {
     key: String,
 }
 
-/// `filename` for Content-Disposition: the ASCII fallback and the UTF-8 name (RFC 6266).
+/// `Content-Disposition` for an object: its base name (`download` for a folder marker).
 fn disposition(key: &str) -> String {
     let name = match base_name(key) {
         "" => "download",
         n => n,
     };
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ' ' | '(' | ')') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut utf8 = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            utf8.push(b as char);
-        } else {
-            utf8.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}")
+    crate::content_disposition(name)
 }
 
 /// An object's bytes as a download, streamed from the store.

@@ -399,29 +399,6 @@ pub(super) fn thread_value(lang: Lang, view: &TicketView, base: &str) -> Vec<Val
         .collect()
 }
 
-/// `filename` for Content-Disposition: an ASCII fallback and the UTF-8 name (RFC 6266).
-fn disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ' ' | '(' | ')') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut utf8 = String::new();
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            utf8.push(b as char);
-        } else {
-            utf8.push_str(&format!("%{b:02X}"));
-        }
-    }
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{utf8}")
-}
-
 /// An attachment as a download, if the reader may see the message carrying it (operators'
 /// reads are audited by the use case).
 pub(super) async fn attachment_download(
@@ -446,7 +423,7 @@ pub(super) async fn attachment_download(
     let mut r = (StatusCode::OK, bytes).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&disposition(&meta.file_name)) {
+    if let Ok(v) = HeaderValue::from_str(&crate::content_disposition(&meta.file_name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -1256,7 +1233,7 @@ mod tests {
     #[test]
     fn downloads_name_the_file_safely() {
         assert_eq!(
-            disposition("relevé \"mai\".pdf"),
+            crate::content_disposition("relevé \"mai\".pdf"),
             "attachment; filename=\"relev_ _mai_.pdf\"; filename*=UTF-8''relev%C3%A9%20%22mai%22.pdf"
         );
     }

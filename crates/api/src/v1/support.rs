@@ -603,31 +603,6 @@ async fn message_post(
     Ok((StatusCode::CREATED, axum::Json(ticket_view(&ctx, v))))
 }
 
-/// A file name fit for a header: visible ASCII, no quote or backslash.
-fn header_file_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if (c.is_ascii_graphic() || c == ' ') && !matches!(c, '"' | '\\' | ';') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// A file name for `filename*` (RFC 8187): unreserved characters kept, every other byte as %XX.
-fn percent_encoded(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Download an attachment (only from messages the caller may see).
 #[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments/{attachment_id}", tag = "support", security(("bearer" = [])),
     params(("id" = String, Path, description = "Ticket id"), ("attachment_id" = String, Path, description = "Attachment id")),
@@ -639,11 +614,7 @@ async fn attachment_get(
 ) -> ApiResult<axum::response::Response> {
     let (meta, bytes) =
         support::attachment(&st.app, &ctx, &uuid_path(&id)?, &uuid_path(&attachment_id)?).await?;
-    let disposition = format!(
-        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
-        header_file_name(&meta.file_name),
-        percent_encoded(&meta.file_name)
-    );
+    let disposition = crate::content_disposition(&meta.file_name);
     Ok((
         [
             (header::CONTENT_TYPE, meta.content_type),
