@@ -186,8 +186,6 @@ pub struct TicketFilter {
     pub active_only: bool,
     pub priority: Option<String>,
     pub category: Option<String>,
-    /// Limits to these categories (an operator role that sees only part of the desk).
-    pub categories: Option<Vec<String>>,
     pub kind: Option<String>,
     pub assignee: Option<String>,
     pub unassigned: bool,
@@ -304,7 +302,6 @@ impl Tx {
         f: &TicketFilter,
         page: &PageRequest,
     ) -> Result<Vec<Ticket>> {
-        let categories = f.categories.as_ref().map(|c| c.join(","));
         let q = format!(
             "SELECT {TICKET_COLS} FROM tickets WHERE \
              ($1 IS NULL OR (subscriber_id = $1 AND kind NOT IN ('abuse_report', 'credential_loss'))) \
@@ -312,15 +309,14 @@ impl Tx {
              AND ($3 = 0 OR status NOT IN ('resolved', 'closed')) \
              AND ($4 IS NULL OR priority = $4) \
              AND ($5 IS NULL OR category = $5) \
-             AND ($6 IS NULL OR ',' || $6 || ',' LIKE '%,' || category || ',%') \
-             AND ($7 IS NULL OR kind = $7) \
-             AND ($8 IS NULL OR assignee_id = $8) \
-             AND ($9 = 0 OR assignee_id IS NULL) \
-             AND ($10 IS NULL OR (status NOT IN ('resolved', 'closed') AND merged_into IS NULL AND ( \
+             AND ($6 IS NULL OR kind = $6) \
+             AND ($7 IS NULL OR assignee_id = $7) \
+             AND ($8 = 0 OR assignee_id IS NULL) \
+             AND ($9 IS NULL OR (status NOT IN ('resolved', 'closed') AND merged_into IS NULL AND ( \
                   first_response_stage > 0 OR resolution_stage > 0 \
-                  OR (first_response_at IS NULL AND first_response_due_at <= $10) OR resolution_due_at <= $10))) \
-             AND ($11 IS NULL OR subscriber_id = $11) \
-             AND ($12 IS NULL OR id < $12) ORDER BY id DESC LIMIT $13"
+                  OR (first_response_at IS NULL AND first_response_due_at <= $9) OR resolution_due_at <= $9))) \
+             AND ($10 IS NULL OR subscriber_id = $10) \
+             AND ($11 IS NULL OR id < $11) ORDER BY id DESC LIMIT $12"
         );
         let rows = sqlx::query(&q)
             .bind(scope.owner())
@@ -328,7 +324,6 @@ impl Tx {
             .bind(i64::from(f.active_only))
             .bind(&f.priority)
             .bind(&f.category)
-            .bind(categories)
             .bind(&f.kind)
             .bind(&f.assignee)
             .bind(i64::from(f.unassigned))

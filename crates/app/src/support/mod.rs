@@ -115,17 +115,17 @@ pub struct TicketView {
 
 // ---- who sees what ----
 
-/// The categories an operator's role sees (None: all).
-fn desk_categories(p: &Principal) -> Option<Vec<String>> {
+/// The one category an operator's role is limited to (None: the whole desk).
+fn desk_category(p: &Principal) -> Option<&'static str> {
     match p {
         Principal::Operator {
             role: OperatorRole::Billing,
             ..
-        } => Some(vec!["billing".into()]),
+        } => Some("billing"),
         Principal::Operator {
             role: OperatorRole::Abuse,
             ..
-        } => Some(vec!["abuse".into()]),
+        } => Some("abuse"),
         _ => None,
     }
 }
@@ -143,10 +143,8 @@ async fn visible(tx: &mut Tx, ctx: &Ctx, id: &str) -> Result<Ticket> {
         return Err(Error::NotFound);
     }
     let t = tx.ticket_fetch(&ctx.scope(), id).await?;
-    if let Some(cats) = desk_categories(&ctx.principal) {
-        if !cats.contains(&t.category) {
-            return Err(Error::NotFound);
-        }
+    if desk_category(&ctx.principal).is_some_and(|c| c != t.category) {
+        return Err(Error::NotFound);
     }
     Ok(t)
 }
@@ -747,13 +745,11 @@ pub async fn list(
             OperatorRole::Billing,
             OperatorRole::Abuse,
         ])?;
-        filter.categories = desk_categories(&ctx.principal);
     } else {
         // A subscriber's filters narrow their own list; queue-only ones do not apply.
         filter.assignee = None;
         filter.unassigned = false;
         filter.subscriber = None;
-        filter.categories = None;
     }
     if let Some(s) = &filter.status {
         if !STATUSES.contains(&s.as_str()) {
@@ -777,6 +773,19 @@ pub async fn list(
                 "category",
                 "must be technical, billing, account or abuse",
             ));
+        }
+    }
+    // A role limited to one category sees it alone, whatever the filter asks.
+    if let Some(c) = desk_category(&ctx.principal) {
+        match filter.category.as_deref() {
+            Some(other) if other != c => {
+                return Ok(Page::from_rows(
+                    vec![],
+                    page.effective_limit(),
+                    |t: &Ticket| t.id.clone(),
+                ))
+            }
+            _ => filter.category = Some(c.into()),
         }
     }
     let mut tx = app.db().read().await?;
@@ -835,7 +844,12 @@ async fn assemble(tx: &mut Tx, ctx: &Ctx, ticket: Ticket) -> Result<TicketView> 
 
 /// One ticket with its thread (operators' reads are audited, R-9.4).
 pub async fn get(app: &App, ctx: &Ctx, id: &str) -> Result<TicketView> {
-    let mut tx = app.db().write().await?;
+    // Only an operator's read writes (its audit entry): a subscriber's takes no write lock.
+    let mut tx = if matches!(ctx.principal, Principal::Operator { .. }) {
+        app.db().write().await?
+    } else {
+        app.db().read().await?
+    };
     let t = visible(&mut tx, ctx, id).await?;
     if matches!(ctx.principal, Principal::Operator { .. }) {
         audit::record(
@@ -1290,7 +1304,11 @@ pub async fn attachment(
     ticket: &str,
     id: &str,
 ) -> Result<(TicketAttachment, Vec<u8>)> {
-    let mut tx = app.db().write().await?;
+    let mut tx = if is_operator(ctx) {
+        app.db().write().await?
+    } else {
+        app.db().read().await?
+    };
     let t = visible(&mut tx, ctx, ticket).await?;
     let (meta, sealed) = tx.ticket_attachment_fetch(&t.id, id).await?;
     if !is_operator(ctx) {
