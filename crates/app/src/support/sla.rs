@@ -63,15 +63,21 @@ pub async fn sweep(app: &App) -> Result<SweepReport> {
     let now = app.now();
     let running = app.db().read().await?.tickets_running().await?;
     for t in running {
-        let mut tx = app.db().write().await?;
-        if t.first_response_at.is_none() {
-            let to = stage(t.created_at, t.first_response_due_at, now);
-            if to > t.first_response_stage {
-                escalate(app, &mut tx, &t, false, to, now, &mut report).await?;
-            }
+        // The stages each deadline has reached; a write only for a ticket that moved (the sweep
+        // runs every 15 s over every open ticket).
+        let first = (t.first_response_at.is_none())
+            .then(|| stage(t.created_at, t.first_response_due_at, now))
+            .filter(|to| *to > t.first_response_stage);
+        let resolution = Some(stage(t.created_at, t.resolution_due_at, now))
+            .filter(|to| *to > t.resolution_stage);
+        if first.is_none() && resolution.is_none() {
+            continue;
         }
-        let to = stage(t.created_at, t.resolution_due_at, now);
-        if to > t.resolution_stage {
+        let mut tx = app.db().write().await?;
+        if let Some(to) = first {
+            escalate(app, &mut tx, &t, false, to, now, &mut report).await?;
+        }
+        if let Some(to) = resolution {
             escalate(app, &mut tx, &t, true, to, now, &mut report).await?;
         }
         tx.commit().await?;
